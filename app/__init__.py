@@ -1,0 +1,1 @@
+"""MonitorPay: get paid by text message."""

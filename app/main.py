@@ -1,0 +1,123 @@
+"""The app factory: settings, plugins, routes and the lifespan, registered in one place."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from litestar import Litestar
+from litestar.config.csrf import CSRFConfig
+from litestar.di import Provide
+from litestar.exceptions import HTTPException
+from litestar.middleware.session.client_side import CookieBackendConfig
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
+
+from app.adapters.sms.outbox import make_sms_provider
+from app.clock import Clock, SystemClock
+from app.services import sms_worker
+from app.settings import Settings
+from app.store.db import make_engine, make_sessionmaker
+from app.web import account, auth, deps, dev, errors, health, pay, plus, templating, webhooks
+from app.web.security import security_headers_middleware
+
+HERE = Path(__file__).resolve().parent
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level, format="%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"
+    )
+
+
+def create_app(settings: Settings | None = None, clock: Clock | None = None) -> Litestar:
+    settings = settings or Settings()
+    clock = clock or SystemClock()
+    engine = make_engine(settings.async_database_url)
+    sessionmaker = make_sessionmaker(engine)
+
+    sms_provider = make_sms_provider(settings.sms_provider)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        worker = None
+        if settings.sms_worker:
+            worker = asyncio.create_task(
+                sms_worker.run_forever(sessionmaker, sms_provider, clock, settings.sms_poll_seconds)
+            )
+        try:
+            yield
+        finally:
+            if worker is not None:
+                worker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker
+            await engine.dispose()
+
+    session_config = CookieBackendConfig(
+        secret=settings.session_secret,
+        key="mp_session",
+        max_age=settings.session_max_age_seconds,
+        httponly=True,
+        secure=settings.app_env == "prod",
+        samesite="lax",
+    )
+    csrf_config = CSRFConfig(
+        secret=settings.csrf_secret,
+        cookie_name="mp_csrf",
+        header_name="x-csrftoken",
+        cookie_secure=settings.app_env == "prod",
+        cookie_samesite="lax",
+        exclude=["/webhooks/"],
+    )
+    template_config = TemplateConfig(
+        directory=HERE / "templates",
+        engine=JinjaTemplateEngine,
+        engine_callback=templating.configure,
+    )
+    route_handlers: list[object] = [
+        health.healthz,
+        auth.StaffAuthController,
+        auth.ClientAuthController,
+        plus.PlusController,
+        pay.PayController,
+        webhooks.stripe_webhook,
+        account.AccountController,
+        create_static_files_router(path="/static", directories=[HERE / "static"], name="static"),
+    ]
+    if settings.is_dev:
+        route_handlers.append(dev.DevController)
+    app = Litestar(
+        route_handlers=route_handlers,  # type: ignore[arg-type]
+        dependencies={
+            "db": Provide(deps.provide_db),
+            "settings": Provide(deps.provide_settings, sync_to_thread=False),
+            "clock": Provide(deps.provide_clock, sync_to_thread=False),
+            "staff": Provide(deps.provide_staff),
+            "me": Provide(deps.provide_client_user),
+        },
+        middleware=[
+            security_headers_middleware(settings.payments_gateway == "stripe"),
+            session_config.middleware,
+        ],
+        csrf_config=csrf_config,
+        template_config=template_config,
+        exception_handlers={
+            deps.LoginRequired: errors.login_required,
+            HTTPException: errors.http_error,
+            Exception: errors.server_error,
+        },
+        lifespan=[lifespan],
+        debug=False,
+    )
+    app.state.settings = settings
+    app.state.clock = clock
+    app.state.engine = engine
+    app.state.sessionmaker = sessionmaker
+    app.state.sms = sms_provider
+    return app

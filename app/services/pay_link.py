@@ -1,0 +1,123 @@
+"""The Secure Payment page's use cases: open a link, pay it once."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col
+
+from app.adapters.payments.port import PaymentGateway
+from app.clock import Clock
+from app.domain import links
+from app.domain.errors import DomainError
+from app.domain.summary import InvoiceSummary
+from app.services import audit, payments
+from app.store.models import Client, Location, PaymentLink
+
+log = logging.getLogger("monitorpay.pay")
+
+
+class LinkNotFound(DomainError):
+    message = "This payment link is not valid. Check the text message and try again."
+
+
+@dataclass(frozen=True)
+class LinkState:
+    link: PaymentLink
+    status: str  # effective status
+    summary: InvoiceSummary
+    payer_name: str  # first name and last initial only
+    location: Location
+    seconds_left: int
+
+
+async def find(session: AsyncSession, token: str, now: datetime) -> LinkState:
+    if not links.well_formed(token):
+        raise LinkNotFound()
+    link = (
+        await session.execute(
+            select(PaymentLink).where(col(PaymentLink.token_hash) == links.hash_token(token))
+        )
+    ).scalar_one_or_none()
+    if link is None:
+        raise LinkNotFound()
+    client = await session.get(Client, link.client_id)
+    assert client is not None
+    location = await session.get(Location, client.location_id)
+    assert location is not None
+    return LinkState(
+        link=link,
+        status=links.effective_status(link.status, link.expires_at, now),
+        summary=InvoiceSummary.from_json(link.summary_json),
+        payer_name=client.short_name,
+        location=location,
+        seconds_left=links.seconds_left(link.expires_at, now),
+    )
+
+
+async def mark_opened(session: AsyncSession, state: LinkState, now: datetime) -> None:
+    """First open moves the staff status card to `opened` (once)."""
+    if state.link.opened_at is not None or state.status not in links.LIVE_STATUSES:
+        return
+    result = await session.execute(
+        update(PaymentLink)
+        .where(col(PaymentLink.id) == state.link.id, col(PaymentLink.opened_at).is_(None))
+        .values(opened_at=now)
+    )
+    await session.execute(
+        update(PaymentLink)
+        .where(
+            col(PaymentLink.id) == state.link.id,
+            col(PaymentLink.status).in_(("queued", "sent", "delivered")),
+        )
+        .values(status="opened")
+    )
+    if result.rowcount == 1:  # type: ignore[attr-defined]
+        audit.record(
+            session,
+            at=now,
+            actor_type="payer",
+            actor_id=None,
+            client_id=state.link.client_id,
+            action="link.opened",
+            link_id=state.link.id,
+        )
+    await session.commit()
+
+
+async def pay(
+    maker: async_sessionmaker[AsyncSession],
+    gateway: PaymentGateway,
+    clock: Clock,
+    state: LinkState,
+    payment_method: str,
+    company: str,
+) -> payments.PaymentOutcome:
+    """Charge the link's snapshot once. Raises the payment core's domain errors."""
+    if state.status not in links.LIVE_STATUSES:
+        raise payments.LinkNotPayable(state.status)
+    outcome = await payments.charge(
+        maker,
+        gateway,
+        clock,
+        payments.ChargeRequest(
+            client_id=state.link.client_id,
+            summary=state.summary,
+            channel="link",
+            payment_method=payment_method,
+            actor_type="payer",
+            link_id=state.link.id,
+        ),
+        company=company,
+    )
+    log.info(
+        "link_id=%s payment_id=%s status=%s event=link_payment",
+        state.link.id,
+        outcome.payment_id,
+        outcome.status,
+    )
+    return outcome

@@ -1,0 +1,171 @@
+"""My Account use cases: what Account Information shows, and paying from the Make a Payment tab.
+
+The amount is always recomputed here; the form only says which vehicle, how many days and which
+summary the client reviewed (its fingerprint), so a changed account is refused as stale with the
+fresh summary instead of charging something the client did not see.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col
+
+from app.adapters.payments.port import CardDeclined, GatewayError, PaymentGateway
+from app.clock import Clock
+from app.domain.errors import StaleSummary
+from app.domain.periods import local_today
+from app.domain.summary import InvoiceSummary
+from app.services import autopay, cards, payments, summary
+from app.services.summary import Account, PaymentsNotAccepted
+from app.store.models import Invoice, Location
+
+log = logging.getLogger("monitorpay.portal")
+INVOICE_LIMIT = 50
+
+
+class StaleQuote(StaleSummary):
+    """The account changed after the client reviewed the summary; carries the fresh one."""
+
+    message = (
+        "Your account changed since this Payment Summary was shown, so nothing was charged. "
+        "Check the updated Payment Summary below, then pay again."
+    )
+
+    def __init__(self, fresh: InvoiceSummary) -> None:
+        super().__init__()
+        self.fresh = fresh
+
+
+def fingerprint(s: InvoiceSummary) -> str:
+    """What the client reviewed: vehicle, days, period, total and the basis, in 16 hex chars."""
+    raw = f"{s.vehicle_id}|{s.days}|{s.period.start}|{s.total_cents}|{s.basis.to_dict()}"
+    return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Overview:
+    account: Account
+    today: date
+    past_due_cents: int
+    invoices: list[Invoice]
+    autopay: list[autopay.VehicleAutopay]
+
+    @property
+    def enrolled_count(self) -> int:
+        return sum(1 for a in self.autopay if a.enrolled)
+
+
+async def today_for(session: AsyncSession, location_id: int, now: datetime) -> date:
+    location = await session.get(Location, location_id)
+    assert location is not None
+    return local_today(now, location.timezone)
+
+
+async def overview(session: AsyncSession, client_id: int, now: datetime) -> Overview:
+    account = await summary.load_account(session, client_id)
+    today = local_today(now, account.location.timezone)
+    open_invoices = await summary.open_invoices(session, client_id)
+    invoices = list(
+        (
+            await session.execute(
+                select(Invoice)
+                .where(col(Invoice.client_id) == client_id)
+                .order_by(col(Invoice.created_at).desc(), col(Invoice.id).desc())
+                .limit(INVOICE_LIMIT)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    return Overview(
+        account=account,
+        today=today,
+        past_due_cents=sum(i.total_cents for i in open_invoices if i.due_date < today),
+        invoices=invoices,
+        autopay=await autopay.for_client(session, client_id, today),
+    )
+
+
+@dataclass(frozen=True)
+class PayRequest:
+    client_id: int
+    vehicle_id: int
+    days: int
+    reviewed: str  # fingerprint of the summary the client saw
+    card_id: int | None = None  # a card on file ...
+    new_payment_method: str | None = None  # ... or a processor token from the card entry
+    save_card: bool = False
+
+
+async def pay(
+    maker: async_sessionmaker[AsyncSession],
+    gateway: PaymentGateway,
+    clock: Clock,
+    req: PayRequest,
+    company: str = "",
+) -> payments.PaymentOutcome:
+    """Pay the current summary with the chosen card. Raises PaymentsNotAccepted, StaleQuote,
+    NotFound, CardExpired, PaymentInProgress, CardDeclined or GatewayError; on those nothing
+    was charged."""
+    now = clock.now()
+    async with maker() as s:
+        account = await summary.load_account(s, req.client_id)
+        if not account.location.accepts_payments:
+            raise PaymentsNotAccepted(
+                "Your service location does not take payments online yet. Please pay at the "
+                "service center or call support."
+            )
+        snap = await summary.compute(
+            s, client_id=req.client_id, vehicle_id=req.vehicle_id, days=req.days, now=now
+        )
+        if fingerprint(snap) != req.reviewed:
+            raise StaleQuote(snap)
+        today = local_today(now, account.location.timezone)
+        saved_id: int | None = None
+        customer: str | None = None
+        if req.card_id is not None:
+            card = await cards.usable_card(s, req.client_id, req.card_id, today)
+            method, customer = card.processor_ref, account.client.processor_customer
+        elif req.save_card and req.new_payment_method:
+            card = await cards.save_new(
+                s,
+                gateway,
+                client_id=req.client_id,
+                payment_method=req.new_payment_method,
+                now=now,
+            )
+            saved_id = card.id
+            method, customer = card.processor_ref, account.client.processor_customer
+        elif req.new_payment_method:
+            method = req.new_payment_method
+        else:
+            raise ValueError("a card on file or a new card token is required")
+    try:
+        return await payments.charge(
+            maker,
+            gateway,
+            clock,
+            payments.ChargeRequest(
+                client_id=req.client_id,
+                summary=snap,
+                channel="portal",
+                payment_method=method,
+                actor_type="client",
+                actor_id=req.client_id,
+                customer=customer,
+            ),
+            company=company,
+        )
+    except (CardDeclined, GatewayError, StaleSummary, payments.PaymentInProgress):
+        if saved_id is not None:  # a card that did not pay is not left on file
+            async with maker() as s:
+                await cards.discard_unpaid(
+                    s, gateway, client_id=req.client_id, card_id=saved_id, now=clock.now()
+                )
+        raise

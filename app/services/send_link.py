@@ -1,0 +1,216 @@
+"""Send Secure Payment Link: snapshot the summary, store the link's hash, queue the text —
+all in one transaction (the transactional outbox)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from app.domain import links, phone
+from app.domain.errors import DomainError
+from app.domain.summary import InvoiceSummary
+from app.services import audit, sms, texts
+from app.services.summary import PaymentsNotAccepted, compute, load_account
+from app.store.models import Client, PaymentLink, SmsMessage, StaffUser
+
+log = logging.getLogger("monitorpay.links")
+LINKS_PER_CLIENT_PER_HOUR = 5
+TEXTS_PER_NUMBER_PER_DAY = 10
+
+
+class OptedOut(DomainError):
+    message = (
+        "This number has opted out of text messages (replied STOP), so no link can be texted "
+        "to it. Ask the client to reply START, or use another number."
+    )
+
+
+class TooManyLinks(DomainError):
+    message = (
+        "This client has been sent 5 payment links in the last hour. Wait before sending another,"
+        " or take the payment another way."
+    )
+
+
+class TooManyTexts(DomainError):
+    message = "This number has received 10 texts today. Try again tomorrow or use another number."
+
+
+class SummaryChanged(DomainError):
+    message = (
+        "The amount changed since you reviewed it (the account was updated). Review the new "
+        "Total Due Amount, then send."
+    )
+
+
+@dataclass(frozen=True)
+class SentLink:
+    link: PaymentLink
+    token: str  # only for the text message; never stored or logged
+    summary: InvoiceSummary
+
+
+async def _opted_out(
+    session: AsyncSession, e164: str, client_opted_out: bool, client_phone: str
+) -> bool:
+    if e164 == client_phone and client_opted_out:
+        return True
+    opted = (
+        await session.execute(
+            select(func.count())
+            .select_from(Client)
+            .where(col(Client.phone_e164) == e164, col(Client.sms_opt_out).is_(True))
+        )
+    ).scalar_one()
+    return bool(opted)
+
+
+async def send(
+    session: AsyncSession,
+    *,
+    staff: StaffUser,
+    client_id: int,
+    vehicle_id: int,
+    days: int,
+    raw_phone: str,
+    reviewed_total_cents: int | None,
+    now: datetime,
+    ttl_seconds: int,
+    base_url: str,
+    company: str,
+) -> SentLink:
+    account = await load_account(session, client_id)
+    if not account.location.accepts_payments:
+        raise PaymentsNotAccepted()
+    e164 = phone.normalize(raw_phone)
+    summary = await compute(session, client_id=client_id, vehicle_id=vehicle_id, days=days, now=now)
+    if reviewed_total_cents is not None and reviewed_total_cents != summary.total_cents:
+        raise SummaryChanged()
+    if await _opted_out(session, e164, account.client.sms_opt_out, account.client.phone_e164):
+        raise OptedOut()
+    recent_links = (
+        await session.execute(
+            select(func.count())
+            .select_from(PaymentLink)
+            .where(
+                col(PaymentLink.client_id) == client_id,
+                col(PaymentLink.created_at) > now - timedelta(hours=1),
+            )
+        )
+    ).scalar_one()
+    if recent_links >= LINKS_PER_CLIENT_PER_HOUR:
+        raise TooManyLinks()
+    texts_today = (
+        await session.execute(
+            select(func.count())
+            .select_from(SmsMessage)
+            .where(
+                col(SmsMessage.to_e164) == e164,
+                col(SmsMessage.created_at) > now - timedelta(days=1),
+            )
+        )
+    ).scalar_one()
+    if texts_today >= TEXTS_PER_NUMBER_PER_DAY:
+        raise TooManyTexts()
+
+    token, token_hash = links.new_token()
+    expiry = links.expires_at(now, ttl_seconds)
+    # A new link supersedes the client's older live ones.
+    await session.execute(
+        update(PaymentLink)
+        .where(
+            col(PaymentLink.client_id) == client_id,
+            col(PaymentLink.status).in_(links.LIVE_STATUSES),
+            col(PaymentLink.claim_payment_id).is_(None),
+        )
+        .values(status="superseded", cancelled_at=now)
+    )
+    link = PaymentLink(
+        token_hash=token_hash,
+        client_id=client_id,
+        vehicle_id=vehicle_id,
+        days=days,
+        total_cents=summary.total_cents,
+        summary_json=summary.to_json(),
+        phone_e164=e164,
+        status="queued",
+        sent_by_staff_id=staff.id,
+        created_at=now,
+        sent_at=now,
+        expires_at=expiry,
+    )
+    session.add(link)
+    await session.flush()
+    sms.queue(
+        session,
+        to_e164=e164,
+        body=texts.render_text(
+            "link",
+            company=company,
+            amount=summary.total_cents,
+            url=f"{base_url}/pay/{token}",
+            minutes=max(1, ttl_seconds // 60),
+        ),
+        kind="link",
+        now=now,
+        client_id=client_id,
+        link_id=link.id,
+    )
+    audit.record(
+        session,
+        at=now,
+        actor_type="staff",
+        actor_id=staff.id,
+        client_id=client_id,
+        action="link.sent",
+        link_id=link.id,
+        to=e164,
+        to_client_phone=e164 == account.client.phone_e164,
+        total_cents=summary.total_cents,
+        days=days,
+        vehicle_id=vehicle_id,
+    )
+    await session.commit()
+    log.info("link_id=%s client_id=%s to=%s event=link_sent", link.id, client_id, phone.mask(e164))
+    return SentLink(link=link, token=token, summary=summary)
+
+
+class LinkNotCancellable(DomainError):
+    message = "This link is no longer live, so there is nothing to cancel."
+
+
+async def cancel(
+    session: AsyncSession, *, staff: StaffUser, client_id: int, link_id: int, now: datetime
+) -> PaymentLink:
+    result = await session.execute(
+        update(PaymentLink)
+        .where(
+            col(PaymentLink.id) == link_id,
+            col(PaymentLink.client_id) == client_id,
+            col(PaymentLink.status).in_(links.LIVE_STATUSES),
+            col(PaymentLink.expires_at) > now,
+            col(PaymentLink.claim_payment_id).is_(None),
+        )
+        .values(status="cancelled", cancelled_at=now)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        await session.rollback()
+        raise LinkNotCancellable()
+    audit.record(
+        session,
+        at=now,
+        actor_type="staff",
+        actor_id=staff.id,
+        client_id=client_id,
+        action="link.cancelled",
+        link_id=link_id,
+    )
+    await session.commit()
+    link = await session.get(PaymentLink, link_id)
+    assert link is not None
+    return link

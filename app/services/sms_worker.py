@@ -1,0 +1,150 @@
+"""Deliver due outbox messages with retries and exponential backoff.
+
+A message is leased by a conditional update (attempts+1, next_attempt_at pushed out), so two
+workers never send the same row, and a worker that dies mid-send only delays a retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col
+
+from app.adapters.sms.port import SmsProvider
+from app.clock import Clock
+from app.store.models import PaymentLink, SmsMessage
+
+log = logging.getLogger("monitorpay.sms")
+MAX_ATTEMPTS = 5
+LEASE = timedelta(seconds=60)
+
+
+def backoff(attempts: int) -> timedelta:
+    """1st retry after 2 s, then 4, 8, 16 …"""
+    return timedelta(seconds=2**attempts)
+
+
+async def deliver_due(
+    maker: async_sessionmaker[AsyncSession], provider: SmsProvider, clock: Clock, batch: int = 20
+) -> int:
+    """Send what is due now. Returns how many messages were attempted."""
+    now = clock.now()
+    async with maker() as s:
+        ids = (
+            (
+                await s.execute(
+                    select(col(SmsMessage.id))
+                    .where(
+                        col(SmsMessage.status) == "queued", col(SmsMessage.next_attempt_at) <= now
+                    )
+                    .order_by(col(SmsMessage.id))
+                    .limit(batch)
+                )
+            )
+            .scalars()
+            .all()
+        )
+    attempted = 0
+    for message_id in ids:
+        if message_id is not None and await _deliver_one(maker, provider, clock, message_id):
+            attempted += 1
+    return attempted
+
+
+async def _deliver_one(
+    maker: async_sessionmaker[AsyncSession], provider: SmsProvider, clock: Clock, message_id: int
+) -> bool:
+    now = clock.now()
+    async with maker() as s:
+        leased = await s.execute(
+            update(SmsMessage)
+            .where(
+                col(SmsMessage.id) == message_id,
+                col(SmsMessage.status) == "queued",
+                col(SmsMessage.next_attempt_at) <= now,
+            )
+            .values(attempts=SmsMessage.attempts + 1, next_attempt_at=now + LEASE)
+        )
+        if leased.rowcount != 1:  # type: ignore[attr-defined]
+            await s.rollback()
+            return False
+        await s.commit()
+        message = await s.get(SmsMessage, message_id)
+        assert message is not None
+    try:
+        result = await provider.send(
+            to_e164=message.to_e164, body=message.body, message_id=message_id
+        )
+    except Exception as exc:  # noqa: BLE001 - any provider failure is retried, then reported
+        await _after_failure(maker, clock, message, str(exc)[:200])
+        return True
+    async with maker() as s:
+        await s.execute(
+            update(SmsMessage)
+            .where(col(SmsMessage.id) == message_id)
+            .values(
+                status=result.status,
+                provider_ref=result.provider_ref,
+                sent_at=clock.now(),
+                last_error=None,
+            )
+        )
+        if message.link_id is not None:
+            stamp = {"delivered_at": clock.now()} if result.status == "delivered" else {}
+            await s.execute(
+                update(PaymentLink)
+                .where(
+                    col(PaymentLink.id) == message.link_id,
+                    col(PaymentLink.status).in_(("queued", "sent")),
+                )
+                .values(status=result.status, **stamp)
+            )
+        await s.commit()
+    return True
+
+
+async def _after_failure(
+    maker: async_sessionmaker[AsyncSession], clock: Clock, message: SmsMessage, error: str
+) -> None:
+    now = clock.now()
+    attempts = message.attempts  # already counts this attempt (taken with the lease)
+    final = attempts >= MAX_ATTEMPTS
+    async with maker() as s:
+        await s.execute(
+            update(SmsMessage)
+            .where(col(SmsMessage.id) == message.id)
+            .values(
+                status="failed" if final else "queued",
+                last_error=error,
+                next_attempt_at=None if final else now + backoff(attempts),
+            )
+        )
+        if final and message.link_id is not None:
+            await s.execute(
+                update(PaymentLink)
+                .where(col(PaymentLink.id) == message.link_id, col(PaymentLink.status) == "queued")
+                .values(status="failed", failed_at=now)
+            )
+        await s.commit()
+    log.warning("sms_id=%s attempts=%s final=%s event=send_failed", message.id, attempts, final)
+
+
+async def run_forever(
+    maker: async_sessionmaker[AsyncSession],
+    provider: SmsProvider,
+    clock: Clock,
+    poll_seconds: float,
+) -> None:
+    """The background worker started with the app."""
+    while True:
+        try:
+            await deliver_due(maker, provider, clock)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - keep the worker alive; the error is logged
+            log.exception("event=sms_worker_error")
+        await asyncio.sleep(poll_seconds)

@@ -1,0 +1,82 @@
+"""One typed settings object, read from the environment and an optional `.env` (SPEC §8)."""
+
+from __future__ import annotations
+
+import hashlib
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SECRET = "dev-insecure-secret-change-me"  # noqa: S105 - a known default prod refuses
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    app_env: Literal["dev", "prod", "test"] = "dev"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    database_url: str = f"sqlite+aiosqlite:///{ROOT / 'data' / 'monitorpay.db'}"
+    secret_key: str = DEFAULT_SECRET
+    public_base_url: str = ""  # defaults to http://{host}:{port}
+    link_ttl_seconds: int = 600
+    payments_gateway: Literal["sandbox", "stripe"] = "sandbox"
+    stripe_secret_key: str = ""
+    stripe_publishable_key: str = ""
+    stripe_webhook_secret: str = ""
+    stripe_api_base: str = ""  # tests point the SDK at a fake Stripe on 127.0.0.1
+    sms_provider: Literal["outbox", "twilio"] = "outbox"
+    twilio_account_sid: str = ""
+    twilio_auth_token: str = ""
+    twilio_from_number: str = ""
+    sms_worker: bool = True
+    sms_poll_seconds: float = 1.0
+    company_name: str = "Demo Interlock"
+    support_phone: str = "+18005550199"
+    session_max_age_seconds: int = 8 * 3600
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _prod_is_real(self) -> Settings:
+        if self.app_env == "prod":
+            problems = []
+            if self.payments_gateway == "sandbox":
+                problems.append("PAYMENTS_GATEWAY=sandbox")
+            if self.sms_provider == "outbox":
+                problems.append("SMS_PROVIDER=outbox")
+            if self.secret_key == DEFAULT_SECRET or len(self.secret_key) < 32:
+                problems.append("SECRET_KEY is the default or shorter than 32 characters")
+            if problems:
+                raise ValueError("APP_ENV=prod refuses to start with: " + "; ".join(problems))
+        return self
+
+    @property
+    def is_dev(self) -> bool:
+        return self.app_env in ("dev", "test")
+
+    @property
+    def async_database_url(self) -> str:
+        url = self.database_url
+        if url.startswith("postgres://"):
+            url = "postgresql://" + url[len("postgres://") :]
+        if url.startswith("postgresql://"):
+            url = "postgresql+asyncpg://" + url[len("postgresql://") :]
+        if url.startswith("sqlite:///"):
+            url = "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
+        return url
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_base_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @cached_property
+    def session_secret(self) -> bytes:
+        return hashlib.sha256(b"session:" + self.secret_key.encode()).digest()
+
+    @cached_property
+    def csrf_secret(self) -> str:
+        return hashlib.sha256(b"csrf:" + self.secret_key.encode()).hexdigest()

@@ -1,0 +1,242 @@
+"""SQLModel tables for every entity of SPEC §2. Alembic owns the schema (store/alembic)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """Timezone-aware UTC in and out, on SQLite (which keeps no zone) and PostgreSQL alike."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime; use an aware UTC datetime")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _ts(nullable: bool = True, index: bool = False) -> sa.Column:  # type: ignore[type-arg]
+    return sa.Column(UTCDateTime(), nullable=nullable, index=index)
+
+
+class Location(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100)
+    timezone: str = Field(max_length=64)
+    tax_rate_bp: int
+    price_14_cents: int
+    price_30_cents: int
+    payments_enabled: bool = False
+    processor_account: str | None = Field(default=None, max_length=100)
+    support_phone: str = Field(max_length=20)
+
+    @property
+    def accepts_payments(self) -> bool:
+        return self.payments_enabled and bool(self.processor_account)
+
+    def price_for(self, days: int) -> int:
+        return {14: self.price_14_cents, 30: self.price_30_cents}[days]
+
+
+class Client(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    account_number: str = Field(max_length=6, unique=True, index=True)
+    first_name: str = Field(max_length=80)
+    last_name: str = Field(max_length=80)
+    search_name: str = Field(max_length=170, index=True)  # lower("first last")
+    phone_e164: str = Field(max_length=20, index=True)
+    phone_digits: str = Field(max_length=15, index=True)  # national digits, for search
+    email: str = Field(max_length=200)
+    location_id: int = Field(foreign_key="location.id", index=True)
+    sms_opt_out: bool = False
+    password_hash: str | None = Field(default=None, max_length=200)
+    processor_customer: str | None = Field(default=None, max_length=100)
+    created_at: datetime = Field(sa_column=_ts(nullable=False))
+    # One payment in flight per account: set by a conditional update before the processor is
+    # called, cleared when the result is applied. Serialises every channel (link, staff, portal,
+    # AutoPay) so an invoice or a period can never be charged twice.
+    payment_in_flight: int | None = Field(default=None)
+    payment_in_flight_at: datetime | None = Field(default=None, sa_column=_ts())
+
+    @property
+    def name(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+    @property
+    def short_name(self) -> str:
+        return f"{self.first_name} {self.last_name[:1]}."
+
+
+class Vehicle(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    client_id: int = Field(foreign_key="client.id", index=True)
+    year: int
+    make: str = Field(max_length=40)
+    model: str = Field(max_length=40)
+    plate: str = Field(max_length=12)
+    device_serial: str = Field(max_length=20)
+    billing_cycle_days: int = 30
+    paid_through: date
+    next_appointment: datetime | None = Field(default=None, sa_column=_ts())
+
+    @property
+    def label(self) -> str:
+        return f"{self.year} {self.make} {self.model}"
+
+
+class Invoice(SQLModel, table=True):
+    __table_args__ = (sa.Index("ix_invoice_client_status_due", "client_id", "status", "due_date"),)
+    id: int | None = Field(default=None, primary_key=True)
+    number: str = Field(max_length=20, unique=True)
+    client_id: int = Field(foreign_key="client.id", index=True)
+    vehicle_id: int | None = Field(default=None, foreign_key="vehicle.id")
+    kind: str = Field(default="charge", max_length=20)  # charge | monitoring
+    description: str = Field(max_length=200)
+    amount_cents: int
+    tax_cents: int = 0
+    due_date: date
+    status: str = Field(default="open", max_length=10)  # open | paid | void
+    period_start: date | None = None
+    period_end: date | None = None
+    created_at: datetime = Field(sa_column=_ts(nullable=False))
+    paid_at: datetime | None = Field(default=None, sa_column=_ts())
+    voided_at: datetime | None = Field(default=None, sa_column=_ts())
+    created_by_staff_id: int | None = Field(default=None, foreign_key="staffuser.id")
+
+    @property
+    def total_cents(self) -> int:
+        return self.amount_cents + self.tax_cents
+
+
+class Payment(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    client_id: int = Field(foreign_key="client.id", index=True)
+    vehicle_id: int | None = Field(default=None, foreign_key="vehicle.id")
+    amount_cents: int
+    channel: str = Field(max_length=24)  # link | staff_card_on_file | portal | autopay
+    status: str = Field(default="pending", max_length=10)  # pending | succeeded | failed
+    idempotency_key: str = Field(max_length=80, unique=True)
+    processor_ref: str | None = Field(default=None, max_length=100, index=True)
+    card_brand: str | None = Field(default=None, max_length=20)
+    card_last4: str | None = Field(default=None, max_length=4)
+    failure_code: str | None = Field(default=None, max_length=40)
+    failure_message: str | None = Field(default=None, max_length=200)
+    summary_json: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    link_id: int | None = Field(default=None, foreign_key="paymentlink.id", index=True)
+    staff_id: int | None = Field(default=None, foreign_key="staffuser.id")
+    invoice_id: int | None = Field(default=None, foreign_key="invoice.id")
+    created_at: datetime = Field(sa_column=_ts(nullable=False))
+    completed_at: datetime | None = Field(default=None, sa_column=_ts())
+
+
+class PaymentAllocation(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    payment_id: int = Field(foreign_key="payment.id", index=True)
+    invoice_id: int = Field(foreign_key="invoice.id", index=True)
+    amount_cents: int
+
+
+class CardOnFile(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    client_id: int = Field(foreign_key="client.id", index=True)
+    processor_ref: str = Field(max_length=100)
+    brand: str = Field(max_length=20)
+    last4: str = Field(max_length=4)
+    exp_month: int
+    exp_year: int
+    is_default: bool = False
+    created_at: datetime = Field(sa_column=_ts(nullable=False))
+    removed_at: datetime | None = Field(default=None, sa_column=_ts())
+
+
+class PaymentLink(SQLModel, table=True):
+    __table_args__ = (sa.Index("ix_paymentlink_client_created", "client_id", "created_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    client_id: int = Field(foreign_key="client.id")
+    vehicle_id: int = Field(foreign_key="vehicle.id")
+    days: int
+    total_cents: int
+    summary_json: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    phone_e164: str = Field(max_length=20, index=True)
+    status: str = Field(default="queued", max_length=12)
+    sent_by_staff_id: int | None = Field(default=None, foreign_key="staffuser.id")
+    created_at: datetime = Field(sa_column=_ts(nullable=False))
+    sent_at: datetime | None = Field(default=None, sa_column=_ts())
+    delivered_at: datetime | None = Field(default=None, sa_column=_ts())
+    expires_at: datetime = Field(sa_column=_ts(nullable=False))
+    opened_at: datetime | None = Field(default=None, sa_column=_ts())
+    paid_at: datetime | None = Field(default=None, sa_column=_ts())
+    cancelled_at: datetime | None = Field(default=None, sa_column=_ts())
+    failed_at: datetime | None = Field(default=None, sa_column=_ts())
+    decline_count: int = 0
+    # The payment currently being attempted; set by a conditional update (the claim).
+    claim_payment_id: int | None = Field(default=None)
+    payment_id: int | None = Field(default=None)
+
+
+class SmsMessage(SQLModel, table=True):
+    __table_args__ = (sa.Index("ix_smsmessage_status_next", "status", "next_attempt_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    to_e164: str = Field(max_length=20, index=True)
+    body: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    kind: str = Field(default="link", max_length=20)  # link | receipt | autopay_failed
+    status: str = Field(default="queued", max_length=12)  # queued|sent|delivered|failed
+    attempts: int = 0
+    next_attempt_at: datetime | None = Field(default=None, sa_column=_ts())
+    last_error: str | None = Field(default=None, max_length=200)
+    provider_ref: str | None = Field(default=None, max_length=64)
+    client_id: int | None = Field(default=None, foreign_key="client.id", index=True)
+    link_id: int | None = Field(default=None, foreign_key="paymentlink.id", index=True)
+    created_at: datetime = Field(sa_column=_ts(nullable=False))
+    sent_at: datetime | None = Field(default=None, sa_column=_ts())
+
+
+class StaffUser(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=200, unique=True)
+    name: str = Field(max_length=100)
+    password_hash: str = Field(max_length=200)
+    role: str = Field(default="agent", max_length=12)  # agent | supervisor | admin
+    active: bool = True
+
+
+class AuditEvent(SQLModel, table=True):
+    __table_args__ = (sa.Index("ix_auditevent_client_at", "client_id", "at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_column=_ts(nullable=False))
+    actor_type: str = Field(max_length=10)  # staff | client | system | payer
+    actor_id: int | None = None
+    client_id: int | None = Field(default=None, foreign_key="client.id")
+    action: str = Field(max_length=40)
+    detail: str = Field(default="{}", sa_column=sa.Column(sa.Text, nullable=False))
+
+
+class LoginAttempt(SQLModel, table=True):
+    __table_args__ = (sa.Index("ix_loginattempt_key_at", "key", "at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=120)
+    at: datetime = Field(sa_column=_ts(nullable=False))
+
+
+class AutopayEnrollment(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    client_id: int = Field(foreign_key="client.id", index=True)
+    vehicle_id: int = Field(foreign_key="vehicle.id", unique=True)
+    card_id: int = Field(foreign_key="cardonfile.id")
+    days: int = 30
+    active: bool = True
+    created_at: datetime = Field(sa_column=_ts(nullable=False))
+    cancelled_at: datetime | None = Field(default=None, sa_column=_ts())

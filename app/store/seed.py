@@ -1,0 +1,413 @@
+"""Deterministic demo data (SPEC §7), dates relative to today at each location."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.domain.money import tax_cents
+from app.domain.periods import local_today, next_period
+from app.domain.phone import digits, national, normalize
+from app.domain.summary import monitoring_label
+from app.services.sign_in import hash_password
+from app.store.models import (
+    CardOnFile,
+    Client,
+    Location,
+    Payment,
+    PaymentAllocation,
+    StaffUser,
+    Vehicle,
+)
+from app.store.repo import add_invoice
+
+SUPPORT_PHONE = "+18005550199"
+FIRST = [
+    "Ava",
+    "Ben",
+    "Carla",
+    "Diego",
+    "Elena",
+    "Frank",
+    "Gina",
+    "Hector",
+    "Iris",
+    "Jorge",
+    "Kara",
+    "Luis",
+    "Mia",
+    "Noah",
+    "Olga",
+    "Pedro",
+    "Quinn",
+    "Rosa",
+    "Sam",
+    "Tina",
+    "Uriel",
+    "Vera",
+    "Will",
+    "Ximena",
+    "Yusuf",
+    "Zoe",
+    "Andre",
+    "Beth",
+    "Cesar",
+    "Dana",
+]
+LAST = [
+    "Garcia",
+    "Smith",
+    "Nguyen",
+    "Johnson",
+    "Martinez",
+    "Brown",
+    "Davis",
+    "Rodriguez",
+    "Wilson",
+    "Anderson",
+    "Thomas",
+    "Moore",
+    "Jackson",
+    "Martin",
+    "Lee",
+    "Perez",
+    "White",
+    "Harris",
+    "Sanchez",
+    "Clark",
+    "Ramirez",
+    "Lewis",
+    "Robinson",
+    "Walker",
+    "Young",
+    "Allen",
+    "King",
+    "Wright",
+    "Scott",
+    "Torres",
+    "Hill",
+    "Flores",
+    "Green",
+    "Adams",
+    "Baker",
+]
+CARS = [
+    ("Toyota", "Corolla"),
+    ("Honda", "Accord"),
+    ("Ford", "Focus"),
+    ("Chevrolet", "Silverado"),
+    ("Nissan", "Sentra"),
+    ("Hyundai", "Elantra"),
+    ("Kia", "Soul"),
+    ("Dodge", "Ram 1500"),
+    ("Jeep", "Wrangler"),
+    ("Subaru", "Outback"),
+    ("Mazda", "3"),
+    ("GMC", "Sierra"),
+]
+
+
+def _appointment(today: date, days_ahead: int, tz: str) -> datetime:
+    local = datetime.combine(today + timedelta(days=days_ahead), time(10, 0), ZoneInfo(tz))
+    return local.astimezone(UTC)
+
+
+async def is_empty(session: AsyncSession) -> bool:
+    count = (await session.execute(select(func.count()).select_from(Location))).scalar_one()
+    return count == 0
+
+
+async def seed(session: AsyncSession, now: datetime, generated: int = 300) -> None:
+    austin = Location(
+        name="Austin North",
+        timezone="America/Chicago",
+        tax_rate_bp=825,
+        price_14_cents=4500,
+        price_30_cents=8500,
+        payments_enabled=True,
+        processor_account="acct_austin_north",
+        support_phone=SUPPORT_PHONE,
+    )
+    el_paso = Location(
+        name="El Paso",
+        timezone="America/Denver",
+        tax_rate_bp=825,
+        price_14_cents=4500,
+        price_30_cents=8500,
+        payments_enabled=False,
+        processor_account=None,
+        support_phone=SUPPORT_PHONE,
+    )
+    session.add_all([austin, el_paso])
+    session.add_all(
+        [
+            StaffUser(
+                email="agent@demo.test",
+                name="Alex Agent",
+                password_hash=hash_password("demo-agent-pass"),
+                role="agent",
+            ),
+            StaffUser(
+                email="supervisor@demo.test",
+                name="Sandra Supervisor",
+                password_hash=hash_password("demo-supervisor-pass"),
+                role="supervisor",
+            ),
+            StaffUser(
+                email="admin@demo.test",
+                name="Adrian Admin",
+                password_hash=hash_password("demo-admin-pass"),
+                role="admin",
+            ),
+        ]
+    )
+    await session.flush()
+    assert austin.id is not None and el_paso.id is not None
+    today = local_today(now, austin.timezone)
+    client_hash = hash_password("demo-client-pass")
+
+    def client(acct: str, first: str, last: str, phone: str, loc: Location, **kw: Any) -> Client:
+        e164 = normalize(phone)
+        assert loc.id is not None
+        return Client(
+            account_number=acct,
+            first_name=first,
+            last_name=last,
+            search_name=f"{first} {last}".lower(),
+            phone_e164=e164,
+            phone_digits=digits(national(e164)),
+            email=f"{first}.{last}@example.com".lower(),
+            location_id=loc.id,
+            created_at=now - timedelta(days=200),
+            **kw,
+        )
+
+    maria = client("100001", "Maria", "Lopez", "(512) 555-0101", austin, password_hash=client_hash)
+    james = client("100002", "James", "Carter", "(512) 555-0102", austin, password_hash=client_hash)
+    ana = client("100003", "Ana", "Ruiz", "(915) 555-0103", el_paso, password_hash=client_hash)
+    derek = client(
+        "100004",
+        "Derek",
+        "Hunt",
+        "(512) 555-0104",
+        austin,
+        password_hash=client_hash,
+        sms_opt_out=True,
+    )
+    session.add_all([maria, james, ana, derek])
+    await session.flush()
+
+    def vehicle(
+        c: Client,
+        year: int,
+        make: str,
+        model: str,
+        plate: str,
+        serial: str,
+        cycle: int,
+        paid_days: int,
+        appt_days: int,
+        tz: str,
+    ) -> Vehicle:
+        assert c.id is not None
+        return Vehicle(
+            client_id=c.id,
+            year=year,
+            make=make,
+            model=model,
+            plate=plate,
+            device_serial=serial,
+            billing_cycle_days=cycle,
+            paid_through=today + timedelta(days=paid_days),
+            next_appointment=_appointment(today, appt_days, tz),
+        )
+
+    civic = vehicle(
+        maria, 2018, "Honda", "Civic", "LMT-4821", "IID-20418", 30, 5, 12, austin.timezone
+    )
+    f150 = vehicle(james, 2015, "Ford", "F-150", "JCR-1150", "IID-31877", 30, 2, 6, austin.timezone)
+    camry = vehicle(
+        james, 2020, "Toyota", "Camry", "JCR-2020", "IID-31902", 14, 9, 6, austin.timezone
+    )
+    altima = vehicle(
+        ana, 2016, "Nissan", "Altima", "ARZ-7716", "IID-55210", 30, 3, 9, el_paso.timezone
+    )
+    malibu = vehicle(
+        derek, 2012, "Chevrolet", "Malibu", "DHN-1212", "IID-41003", 30, 11, 20, austin.timezone
+    )
+    session.add_all([civic, f150, camry, altima, malibu])
+    await session.flush()
+
+    # Each demo vehicle's last period was paid, so the ledgers have history.
+    for c, v, loc in (
+        (maria, civic, austin),
+        (james, f150, austin),
+        (james, camry, austin),
+        (ana, altima, el_paso),
+        (derek, malibu, austin),
+    ):
+        await _paid_period(session, c, v, loc, now)
+
+    assert james.id is not None
+    await add_invoice(
+        session,
+        client_id=james.id,
+        vehicle_id=f150.id,
+        kind="charge",
+        description="Missed appointment fee",
+        amount_cents=9000,
+        tax_cents=0,
+        due_date=today - timedelta(days=20),
+        status="open",
+        created_at=now - timedelta(days=35),
+    )
+    exp_future = today.year + 2
+    assert maria.id is not None
+    session.add_all(
+        [
+            CardOnFile(
+                client_id=maria.id,
+                processor_ref="pm_sandbox_visa_4242",
+                brand="Visa",
+                last4="4242",
+                exp_month=8,
+                exp_year=exp_future,
+                is_default=True,
+                created_at=now - timedelta(days=150),
+            ),
+            CardOnFile(
+                client_id=james.id,
+                processor_ref="pm_sandbox_mastercard_4444",
+                brand="Mastercard",
+                last4="4444",
+                exp_month=11,
+                exp_year=exp_future,
+                is_default=True,
+                created_at=now - timedelta(days=120),
+            ),
+            CardOnFile(
+                client_id=james.id,
+                processor_ref="pm_sandbox_visa_1881",
+                brand="Visa",
+                last4="1881",
+                exp_month=3,
+                exp_year=today.year - 1,
+                is_default=False,
+                created_at=now - timedelta(days=700),
+            ),
+        ]
+    )
+    await _generated(session, austin, el_paso, now, today, generated)
+    await session.commit()
+
+
+async def _paid_period(
+    session: AsyncSession, c: Client, v: Vehicle, loc: Location, now: datetime
+) -> None:
+    assert c.id is not None and v.id is not None
+    days = v.billing_cycle_days
+    start_from = v.paid_through - timedelta(days=days)
+    period = next_period(start_from, days)
+    price = loc.price_for(days)
+    tax = tax_cents(price, loc.tax_rate_bp)
+    paid_at = now - timedelta(days=(now.date() - period.start).days + 2)
+    payment = Payment(
+        client_id=c.id,
+        vehicle_id=v.id,
+        amount_cents=price + tax,
+        channel="staff_card_on_file",
+        status="succeeded",
+        idempotency_key=f"seed-{v.id}-{period.start}",
+        processor_ref=f"pi_seed_{v.id}",
+        card_brand="Visa",
+        card_last4="4242",
+        summary_json="{}",
+        created_at=paid_at,
+        completed_at=paid_at,
+    )
+    session.add(payment)
+    invoice = await add_invoice(
+        session,
+        client_id=c.id,
+        vehicle_id=v.id,
+        kind="monitoring",
+        description=monitoring_label(days, v.label, period),
+        amount_cents=price,
+        tax_cents=tax,
+        due_date=period.start,
+        status="paid",
+        period_start=period.start,
+        period_end=period.end,
+        created_at=paid_at,
+        paid_at=paid_at,
+    )
+    await session.flush()
+    assert payment.id is not None and invoice.id is not None
+    payment.invoice_id = invoice.id
+    session.add(
+        PaymentAllocation(payment_id=payment.id, invoice_id=invoice.id, amount_cents=price + tax)
+    )
+
+
+async def _generated(
+    session: AsyncSession,
+    austin: Location,
+    el_paso: Location,
+    now: datetime,
+    today: date,
+    count: int,
+) -> None:
+    rng = random.Random(20261125)  # deterministic
+    for i in range(count):
+        loc = austin if rng.random() < 0.8 else el_paso
+        assert loc.id is not None
+        first, last = rng.choice(FIRST), rng.choice(LAST)
+        area = "512" if loc is austin else "915"
+        e164 = normalize(f"({area}) 555-{1000 + i:04d}")
+        c = Client(
+            account_number=f"{100005 + i:06d}",
+            first_name=first,
+            last_name=last,
+            search_name=f"{first} {last}".lower(),
+            phone_e164=e164,
+            phone_digits=digits(national(e164)),
+            email=f"client{100005 + i}@example.com",
+            location_id=loc.id,
+            sms_opt_out=rng.random() < 0.05,
+            created_at=now - timedelta(days=rng.randint(10, 900)),
+        )
+        session.add(c)
+        await session.flush()
+        assert c.id is not None
+        make, model = rng.choice(CARS)
+        cycle = 14 if rng.random() < 0.3 else 30
+        v = Vehicle(
+            client_id=c.id,
+            year=rng.randint(2008, 2024),
+            make=make,
+            model=model,
+            plate=f"{rng.choice('ABCDEFGHJK')}{rng.choice('LMNPRSTUVW')}{rng.choice('XYZ')}-"
+            f"{rng.randint(1000, 9999)}",
+            device_serial=f"IID-{60000 + i}",
+            billing_cycle_days=cycle,
+            paid_through=today + timedelta(days=rng.randint(-10, 25)),
+            next_appointment=_appointment(today, rng.randint(1, 40), loc.timezone),
+        )
+        session.add(v)
+        if rng.random() < 0.15:
+            await add_invoice(
+                session,
+                client_id=c.id,
+                kind="charge",
+                description="Device service call",
+                amount_cents=rng.choice([3500, 6000, 9000]),
+                tax_cents=0,
+                due_date=today - timedelta(days=rng.randint(1, 40)),
+                status="open",
+                created_at=now - timedelta(days=45),
+            )

@@ -1,0 +1,521 @@
+"""My Account: Account Information and the Payment page's tabs (Make a Payment, Payment Methods,
+AutoPay). Every lookup is scoped to the signed-in client; another client's ids are a 404."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import urlencode
+
+from litestar import Controller, Request, Response, get, post
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath, FromQuery
+from litestar.response import Redirect
+
+from app.adapters.payments.port import CardDeclined, GatewayError, PaymentGateway
+from app.domain.errors import DomainError, InvalidDays, StaleSummary
+from app.domain.periods import ALLOWED_DAYS, local_today, parse_days
+from app.services import autopay, cards, payments, portal, summary
+from app.services.summary import NotFound, PaymentsNotAccepted
+from app.store.models import Client, Location
+from app.web.deps import ClockDep, Db, Me, SettingsDep
+from app.web.forms import Form, is_htmx, read_form
+from app.web.render import render
+
+log = logging.getLogger("monitorpay.account")
+
+TABS = (
+    ("make", "Make a Payment", "/account/payment"),
+    ("methods", "Payment Methods", "/account/payment/methods"),
+    ("autopay", "AutoPay", "/account/payment/autopay"),
+)
+NOTICES = {
+    "card_added": "Your card was saved.",
+    "default_set": "Your default card was changed.",
+    "card_removed": "The card was removed.",
+    "autopay_on": "AutoPay is on. We will charge your card before each period ends.",
+    "autopay_off": "AutoPay is off for that vehicle.",
+}
+
+
+def _gateway(request: Request[Any, Any, Any]) -> PaymentGateway:
+    gateway: PaymentGateway = request.app.state.gateway
+    return gateway
+
+
+def _int(text: str | None) -> int | None:
+    try:
+        return int(text) if text not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _not_found(exc: DomainError) -> NotFoundException:
+    return NotFoundException(detail=exc.message)
+
+
+def _back(target: str | None, default: str) -> str:
+    """Only our own Payment page tabs and Account Information as redirect targets."""
+    allowed = {"/account", *(path for _, _, path in TABS)}
+    return target if target in allowed else default
+
+
+class AccountController(Controller):
+    path = "/account"
+
+    # --- Account Information -----------------------------------------------------------------
+
+    @get("/", name="account_home")
+    async def home(
+        self,
+        me: Me,
+        db: Db,
+        clock: ClockDep,
+        paid: FromQuery[str | None] = None,
+        done: FromQuery[str | None] = None,
+    ) -> Response[Any]:
+        view = await portal.overview(db, me.id or 0, clock.now())
+        paid_invoice = next((i for i in view.invoices if paid and i.number == paid), None)
+        promo = None
+        if paid_invoice is not None and paid_invoice.vehicle_id is not None:
+            # After paying: offer AutoPay for that vehicle with the default usable card.
+            entry = next((a for a in view.autopay if a.vehicle.id == paid_invoice.vehicle_id), None)
+            usable = [c for c in await cards.list_cards(db, me.id or 0, view.today) if c.usable]
+            if (
+                entry is not None
+                and not entry.enrolled
+                and usable
+                and view.account.location.accepts_payments
+            ):
+                promo = {
+                    "vehicle": entry.vehicle,
+                    "card": usable[0],
+                    "days": entry.vehicle.billing_cycle_days,
+                }
+        return render(
+            "account/home.html",
+            me=me,
+            view=view,
+            location=view.account.location,
+            paid_invoice=paid_invoice,
+            promo=promo,
+            notice=NOTICES.get(done or ""),
+        )
+
+    # --- Make a Payment ----------------------------------------------------------------------
+
+    async def _make_page(
+        self,
+        me: Client,
+        db: Db,
+        clock: ClockDep,
+        settings: SettingsDep,
+        vehicle_id: int | None,
+        days_text: str | None,
+        form: Form | None = None,
+        status_code: int = 200,
+        notice: str | None = None,
+    ) -> Response[Any]:
+        now = clock.now()
+        account = await summary.load_account(db, me.id or 0)
+        today = local_today(now, account.location.timezone)
+        form = form or Form()
+        vehicle = _pick_vehicle(account.vehicles, vehicle_id)
+        days = _pick_days(days_text, vehicle.billing_cycle_days if vehicle else 30)
+        snap = (
+            await summary.compute(
+                db, client_id=me.id or 0, vehicle_id=vehicle.id or 0, days=days, now=now
+            )
+            if vehicle is not None
+            else None
+        )
+        card_views = await cards.list_cards(db, me.id or 0, today)
+        plans = await autopay.for_client(db, me.id or 0, today)
+        chosen = form.get("card") or next((str(c.id) for c in card_views if c.usable), "new")
+        return render(
+            "account/payment_make.html",
+            status_code=status_code,
+            me=me,
+            tab="make",
+            tabs=TABS,
+            location=account.location,
+            vehicles=account.vehicles,
+            vehicle=vehicle,
+            days=days,
+            allowed_days=ALLOWED_DAYS,
+            summary=snap,
+            reviewed=portal.fingerprint(snap) if snap else "",
+            cards=card_views,
+            chosen=chosen,
+            form=form,
+            notice=notice,
+            enrolled=any(p.enrolled and vehicle and p.vehicle.id == vehicle.id for p in plans),
+            gateway_name=settings.payments_gateway,
+            stripe_publishable_key=settings.stripe_publishable_key,
+            headers={"Vary": "HX-Request"},
+        )
+
+    @get("/payment", name="account_payment")
+    async def payment(
+        self,
+        me: Me,
+        db: Db,
+        clock: ClockDep,
+        settings: SettingsDep,
+        vehicle_id: FromQuery[str | None] = None,
+        days: FromQuery[str | None] = None,
+        done: FromQuery[str | None] = None,
+    ) -> Response[Any]:
+        return await self._make_page(
+            me, db, clock, settings, _int(vehicle_id), days, notice=NOTICES.get(done or "")
+        )
+
+    @get("/payment/summary", name="account_payment_summary")
+    async def payment_summary(
+        self,
+        request: Request[Any, Any, Any],
+        me: Me,
+        db: Db,
+        clock: ClockDep,
+        settings: SettingsDep,
+        vehicle_id: FromQuery[str | None] = None,
+        days: FromQuery[str | None] = None,
+    ) -> Response[Any]:
+        """The Payment Summary for a vehicle and days: the fragment for htmx, else the page."""
+        if not is_htmx(request):
+            query = urlencode({"vehicle_id": vehicle_id or "", "days": days or ""})
+            return Redirect(f"/account/payment?{query}", status_code=303)
+        account = await summary.load_account(db, me.id or 0)
+        vid = _int(vehicle_id)
+        if vid is None or not any(v.id == vid for v in account.vehicles):
+            raise NotFoundException(detail="That vehicle was not found.")
+        vehicle = _pick_vehicle(account.vehicles, vid)
+        assert vehicle is not None
+        n = _pick_days(days, vehicle.billing_cycle_days)
+        snap = await summary.compute(
+            db, client_id=me.id or 0, vehicle_id=vid, days=n, now=clock.now()
+        )
+        return render(
+            "account/_payment_summary.html",
+            summary=snap,
+            reviewed=portal.fingerprint(snap),
+            location=account.location,
+            headers={"Vary": "HX-Request"},
+        )
+
+    @post("/payment", name="account_pay")
+    async def pay(
+        self,
+        request: Request[Any, Any, Any],
+        me: Me,
+        db: Db,
+        clock: ClockDep,
+        settings: SettingsDep,
+    ) -> Response[Any]:
+        form = await read_form(request)
+        client_id = me.id or 0
+        vehicle_id = _int(form.get("vehicle_id"))
+        account = await summary.load_account(db, client_id)
+        if vehicle_id is None or not any(v.id == vehicle_id for v in account.vehicles):
+            raise NotFoundException(detail="That vehicle was not found.")
+        try:
+            days = parse_days(form.get("days"))
+        except InvalidDays as exc:
+            form.error("days", exc.message)
+            days = 30
+        choice = form.get("card")
+        card_id = _int(choice) if choice != "new" else None
+        token = form.get("payment_method") or None
+        if choice == "new":
+            if not token:
+                form.error("card-entry", "Enter your card details.")
+        elif card_id is None:
+            form.error("card", "Choose how you want to pay.")
+        if not form.ok:
+            return await self._make_page(me, db, clock, settings, vehicle_id, str(days), form, 422)
+        req = portal.PayRequest(
+            client_id=client_id,
+            vehicle_id=vehicle_id,
+            days=days,
+            reviewed=form.get("reviewed"),
+            card_id=card_id,
+            new_payment_method=token if choice == "new" else None,
+            save_card=choice == "new" and form.get("save_card") == "yes",
+        )
+        status = 200
+        try:
+            outcome = await portal.pay(
+                request.app.state.sessionmaker, _gateway(request), clock, req, settings.company_name
+            )
+        except NotFound as exc:
+            raise _not_found(exc) from exc
+        except portal.StaleQuote as exc:
+            form.error("form", exc.message)
+            status = 409
+        except StaleSummary:
+            form.error("form", portal.StaleQuote.message)
+            status = 409
+        except PaymentsNotAccepted as exc:
+            form.error("form", exc.message)
+            status = 409
+        except cards.CardExpired as exc:
+            form.error("card", exc.message)
+            status = 422
+        except payments.PaymentInProgress as exc:
+            form.error("form", exc.message)
+            status = 409
+        except CardDeclined as exc:
+            form.error("card" if card_id else "card-entry", f"{exc.message} Nothing was charged.")
+            status = 402
+        except GatewayError as exc:
+            form.error("form", exc.message)
+            status = 503
+        else:
+            if outcome.status == "succeeded" and outcome.invoice_number:
+                target = f"/account?paid={outcome.invoice_number}"
+                if is_htmx(request):
+                    return Response(content="", status_code=200, headers={"HX-Redirect": target})
+                return Redirect(target, status_code=303)
+            form.error(
+                "form",
+                "Your bank is still confirming this payment. Check Account Information in a "
+                "minute before trying again.",
+            )
+            status = 202
+        form.values.pop("payment_method", None)  # a used token is never put back in the page
+        form.values.pop("reviewed", None)
+        return await self._make_page(me, db, clock, settings, vehicle_id, str(days), form, status)
+
+    # --- Payment Methods ---------------------------------------------------------------------
+
+    async def _methods_page(
+        self,
+        me: Client,
+        db: Db,
+        clock: ClockDep,
+        settings: SettingsDep,
+        form: Form | None = None,
+        status_code: int = 200,
+        notice: str | None = None,
+    ) -> Response[Any]:
+        location = await db.get(Location, me.location_id)
+        assert location is not None
+        today = local_today(clock.now(), location.timezone)
+        return render(
+            "account/payment_methods.html",
+            status_code=status_code,
+            me=me,
+            tab="methods",
+            tabs=TABS,
+            location=location,
+            cards=await cards.list_cards(db, me.id or 0, today),
+            form=form or Form(),
+            notice=notice,
+            gateway_name=settings.payments_gateway,
+            stripe_publishable_key=settings.stripe_publishable_key,
+        )
+
+    @get("/payment/methods", name="account_methods")
+    async def methods(
+        self,
+        me: Me,
+        db: Db,
+        clock: ClockDep,
+        settings: SettingsDep,
+        done: FromQuery[str | None] = None,
+    ) -> Response[Any]:
+        return await self._methods_page(me, db, clock, settings, notice=NOTICES.get(done or ""))
+
+    @post("/payment/methods", name="account_methods_add")
+    async def add_card(
+        self,
+        request: Request[Any, Any, Any],
+        me: Me,
+        db: Db,
+        clock: ClockDep,
+        settings: SettingsDep,
+    ) -> Response[Any]:
+        form = await read_form(request)
+        token = form.get("payment_method")
+        if not token:
+            form.error("card-entry", "Enter your card details.")
+            return await self._methods_page(me, db, clock, settings, form, 422)
+        try:
+            await cards.save_new(
+                db,
+                _gateway(request),
+                client_id=me.id or 0,
+                payment_method=token,
+                now=clock.now(),
+                make_default=form.get("make_default") == "yes",
+            )
+        except GatewayError as exc:
+            form.values.pop("payment_method", None)
+            form.error(
+                "card-entry", exc.message.replace("Nothing was charged.", "").strip() or exc.message
+            )
+            return await self._methods_page(me, db, clock, settings, form, 422)
+        return Redirect("/account/payment/methods?done=card_added", status_code=303)
+
+    @post("/payment/methods/{card_id:int}/default", name="account_methods_default")
+    async def set_default(
+        self, me: Me, db: Db, clock: ClockDep, settings: SettingsDep, card_id: FromPath[int]
+    ) -> Response[Any]:
+        now = clock.now()
+        today = await portal.today_for(db, me.location_id, now)
+        try:
+            await cards.set_default(db, client_id=me.id or 0, card_id=card_id, today=today, now=now)
+        except NotFound as exc:
+            raise _not_found(exc) from exc
+        except cards.CardExpired as exc:
+            form = Form()
+            form.error(f"card-{card_id}", exc.message)
+            return await self._methods_page(me, db, clock, settings, form, 422)
+        return Redirect("/account/payment/methods?done=default_set", status_code=303)
+
+    @post("/payment/methods/{card_id:int}/remove", name="account_methods_remove")
+    async def remove_card(
+        self,
+        request: Request[Any, Any, Any],
+        me: Me,
+        db: Db,
+        clock: ClockDep,
+        settings: SettingsDep,
+        card_id: FromPath[int],
+    ) -> Response[Any]:
+        form = await read_form(request)
+        now = clock.now()
+        today = await portal.today_for(db, me.location_id, now)
+        try:
+            await cards.remove(
+                db,
+                _gateway(request),
+                client_id=me.id or 0,
+                card_id=card_id,
+                today=today,
+                now=now,
+                move_autopay_to=_int(form.get("move_autopay_to")),
+            )
+        except NotFound as exc:
+            raise _not_found(exc) from exc
+        except (cards.CardInUse, cards.CardExpired) as exc:
+            await db.rollback()
+            form.error(f"move-{card_id}", exc.message)
+            return await self._methods_page(me, db, clock, settings, form, 422)
+        return Redirect("/account/payment/methods?done=card_removed", status_code=303)
+
+    # --- AutoPay -----------------------------------------------------------------------------
+
+    async def _autopay_page(
+        self,
+        me: Client,
+        db: Db,
+        clock: ClockDep,
+        form: Form | None = None,
+        status_code: int = 200,
+        notice: str | None = None,
+    ) -> Response[Any]:
+        location = await db.get(Location, me.location_id)
+        assert location is not None
+        today = local_today(clock.now(), location.timezone)
+        return render(
+            "account/payment_autopay.html",
+            status_code=status_code,
+            me=me,
+            tab="autopay",
+            tabs=TABS,
+            location=location,
+            plans=await autopay.for_client(db, me.id or 0, today),
+            cards=await cards.list_cards(db, me.id or 0, today),
+            allowed_days=ALLOWED_DAYS,
+            form=form or Form(),
+            notice=notice,
+            lead_days=autopay.LEAD_DAYS,
+        )
+
+    @get("/payment/autopay", name="account_autopay")
+    async def autopay_tab(
+        self, me: Me, db: Db, clock: ClockDep, done: FromQuery[str | None] = None
+    ) -> Response[Any]:
+        return await self._autopay_page(me, db, clock, notice=NOTICES.get(done or ""))
+
+    @post("/payment/autopay", name="account_autopay_enroll")
+    async def autopay_enroll(
+        self,
+        request: Request[Any, Any, Any],
+        me: Me,
+        db: Db,
+        clock: ClockDep,
+        settings: SettingsDep,
+    ) -> Response[Any]:
+        """Enroll (or change card/days) in one step; also used by the Make a Payment promotion."""
+        form = await read_form(request)
+        vehicle_id = _int(form.get("vehicle_id"))
+        back = _back(form.get("back"), "/account/payment/autopay")
+        if vehicle_id is None:
+            raise NotFoundException(detail="That vehicle was not found.")
+        suffix = f"-{vehicle_id}"
+        card_id = _int(form.get("card"))
+        if card_id is None:
+            form.error(
+                "card" if back == "/account/payment" else f"card{suffix}",
+                "Choose a saved card for AutoPay. To use a new card, save it under Payment "
+                "Methods first, or pay with it and tick “Save this card”.",
+            )
+        try:
+            days = parse_days(form.get("days"))
+        except InvalidDays as exc:
+            form.error(f"days{suffix}", exc.message)
+            days = 30
+        if form.ok:
+            try:
+                await autopay.enroll(
+                    db,
+                    client_id=me.id or 0,
+                    vehicle_id=vehicle_id,
+                    card_id=card_id or 0,
+                    days=days,
+                    now=clock.now(),
+                )
+            except NotFound as exc:
+                raise _not_found(exc) from exc
+            except cards.CardExpired as exc:
+                await db.rollback()
+                form.error("card" if back == "/account/payment" else f"card{suffix}", exc.message)
+            except PaymentsNotAccepted as exc:
+                await db.rollback()
+                form.error("form", exc.message)
+            else:
+                query = {"done": "autopay_on"}
+                if back == "/account/payment":
+                    query["vehicle_id"] = str(vehicle_id)
+                return Redirect(f"{back}?{urlencode(query)}", status_code=303)
+        if back == "/account/payment":
+            return await self._make_page(me, db, clock, settings, vehicle_id, str(days), form, 422)
+        return await self._autopay_page(me, db, clock, form, 422)
+
+    @post("/payment/autopay/{vehicle_id:int}/cancel", name="account_autopay_cancel")
+    async def autopay_cancel(
+        self, me: Me, db: Db, clock: ClockDep, vehicle_id: FromPath[int]
+    ) -> Response[Any]:
+        try:
+            await autopay.cancel(db, client_id=me.id or 0, vehicle_id=vehicle_id, now=clock.now())
+        except NotFound as exc:
+            raise _not_found(exc) from exc
+        return Redirect("/account/payment/autopay?done=autopay_off", status_code=303)
+
+
+def _pick_vehicle(vehicles: list[Any], vehicle_id: int | None) -> Any:
+    if vehicle_id is not None:
+        for v in vehicles:
+            if v.id == vehicle_id:
+                return v
+        raise NotFoundException(detail="That vehicle was not found.")
+    return vehicles[0] if vehicles else None
+
+
+def _pick_days(text: str | None, default: int) -> int:
+    try:
+        return parse_days(text) if text else default
+    except InvalidDays:
+        return default

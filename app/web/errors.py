@@ -1,0 +1,74 @@
+"""Turn exceptions into pages: login redirects, clear 4xx pages, and logged 500s."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import quote
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, NotFoundException, PermissionDeniedException
+from litestar.response import Redirect
+
+from app.web.deps import LoginRequired
+from app.web.forms import is_htmx
+from app.web.render import render
+
+log = logging.getLogger("monitorpay.errors")
+
+
+def _request_id(request: Request[Any, Any, Any]) -> str:
+    return str(request.scope.get("state", {}).get("request_id", "-"))
+
+
+def login_required(request: Request[Any, Any, Any], exc: LoginRequired) -> Response[Any]:
+    target = f"/{exc.area}/login"
+    if request.method == "GET" and not is_htmx(request):
+        target += "?next=" + quote(request.url.path)
+        return Redirect(target, status_code=303)
+    if is_htmx(request):
+        return Response(content="", status_code=401, headers={"HX-Redirect": target})
+    return Redirect(target, status_code=303)
+
+
+def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    status = exc.status_code
+    if isinstance(exc, PermissionDeniedException) and "CSRF" in str(exc.detail):
+        title = "This form has expired"
+        message = "For your security the form could not be accepted. Go back, reload the page and try again."
+    elif isinstance(exc, NotFoundException) or status == 404:
+        title = "Page not found"
+        message = "We could not find that page. Check the address and try again."
+    elif status == 403:
+        title = "Not allowed"
+        message = exc.detail or "You are not allowed to do that."
+    elif status == 405:
+        title = "Not allowed"
+        message = "That action is not available here."
+    else:
+        title = "Something is not right"
+        message = exc.detail if status < 500 else "Please try again in a moment."
+    template = "errors/_error.html" if is_htmx(request) else "errors/error.html"
+    return render(
+        template,
+        status_code=status,
+        title=title,
+        message=message,
+        status=status,
+        request_id=_request_id(request),
+    )
+
+
+def server_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    request_id = _request_id(request)
+    log.exception("request_id=%s unhandled error on %s", request_id, request.method)
+    template = "errors/_error.html" if is_htmx(request) else "errors/error.html"
+    return render(
+        template,
+        status_code=500,
+        title="Something went wrong on our side",
+        message="Nothing was charged. Please try again; if it keeps happening, "
+        f"tell support the reference {request_id}.",
+        status=500,
+        request_id=request_id,
+    )

@@ -1,0 +1,36 @@
+"""Small helpers for reading forms and carrying their errors back to the page."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from litestar import Request
+
+
+@dataclass
+class Form:
+    values: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def get(self, name: str, default: str = "") -> str:
+        return self.values.get(name, default)
+
+    def error(self, name: str, message: str) -> None:
+        self.errors.setdefault(name, message)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+async def read_form(request: Request[Any, Any, Any]) -> Form:
+    data = await request.form()
+    values = {
+        k: (v.strip() if isinstance(v, str) else "") for k, v in data.items() if k != "_csrf_token"
+    }
+    return Form(values=values)
+
+
+def is_htmx(request: Request[Any, Any, Any]) -> bool:
+    return request.headers.get("hx-request") == "true"

@@ -1,0 +1,319 @@
+"""PLUS Web: client search, the client page and Send Secure Payment Link."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath, FromQuery
+from litestar.response import Redirect
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.domain import links as link_rules
+from app.domain.errors import InvalidDays, InvalidPhone
+from app.domain.periods import local_today, parse_days
+from app.domain.phone import national
+from app.domain.summary import InvoiceSummary
+from app.services import send_link
+from app.services.summary import (
+    Account,
+    NotFound,
+    PaymentsNotAccepted,
+    compute,
+    load_account,
+    open_invoices,
+)
+from app.store import queries
+from app.store.models import PaymentLink
+from app.web.deps import ClockDep, Db, SettingsDep, Staff
+from app.web.forms import Form, is_htmx, read_form
+from app.web.render import render
+
+VARY = {"Vary": "HX-Request"}
+STEPS = ("queued", "sent", "delivered", "opened", "paid")
+
+
+@dataclass(frozen=True)
+class LinkView:
+    link: PaymentLink
+    status: str  # effective: a live link past its expiry shows as expired
+    final: bool
+    seconds_left: int
+    reached: tuple[str, ...]
+
+
+def link_view(link: PaymentLink, now: datetime) -> LinkView:
+    status = link_rules.effective_status(link.status, link.expires_at, now)
+    reached = STEPS[: STEPS.index(status) + 1] if status in STEPS else ()
+    return LinkView(
+        link=link,
+        status=status,
+        final=status not in link_rules.LIVE_STATUSES,
+        seconds_left=link_rules.seconds_left(link.expires_at, now),
+        reached=reached,
+    )
+
+
+async def _account(db: AsyncSession, client_id: FromPath[int]) -> Account:
+    try:
+        return await load_account(db, client_id)
+    except NotFound:
+        raise NotFoundException() from None
+
+
+async def _header(db: AsyncSession, account: Account, now: datetime) -> dict[str, Any]:
+    today = local_today(now, account.location.timezone)
+    invoices = await open_invoices(db, account.client.id or 0)
+    return {
+        "client": account.client,
+        "location": account.location,
+        "vehicles": account.vehicles,
+        "tz": account.location.timezone,
+        "past_due_cents": sum(i.total_cents for i in invoices if i.due_date < today),
+    }
+
+
+def _fragment_or_page(
+    request: Request[Any, Any, Any],
+    fragment: str,
+    page: str,
+    context: dict[str, Any],
+    status_code: int = 200,
+) -> Response[Any]:
+    name = fragment if is_htmx(request) else page
+    return render(name, status_code=status_code, headers=VARY, **context)
+
+
+class PlusController(Controller):
+    path = "/plus"
+
+    @get("/", name="plus_home")
+    async def home(
+        self, request: Request[Any, Any, Any], staff: Staff, db: Db, q: FromQuery[str] = ""
+    ) -> Response[Any]:
+        q = q.strip()[:80]
+        rows = await queries.search_clients(db, q) if q else []
+        return _fragment_or_page(
+            request,
+            "plus/_search_results.html",
+            "plus/home.html",
+            {"staff": staff, "q": q, "rows": rows},
+        )
+
+    @get("/clients/{client_id:int}", name="plus_client")
+    async def client_page(
+        self,
+        request: Request[Any, Any, Any],
+        staff: Staff,
+        db: Db,
+        clock: ClockDep,
+        client_id: FromPath[int],
+    ) -> Response[Any]:
+        now = clock.now()
+        account = await _account(db, client_id)
+        latest = await queries.latest_link(db, client_id)
+        ctx = await _header(db, account, now)
+        ctx.update(staff=staff, tab="info", state="closed", form=Form(), now=now)
+        if latest is not None:
+            view = link_view(latest, now)
+            if not view.final or request.query_params.get("sent"):
+                ctx.update(state="sent", lv=view)
+        return render("plus/client.html", headers=VARY, **ctx)
+
+    @get("/clients/{client_id:int}/send-link", name="plus_send_link_form")
+    async def send_link_form(
+        self,
+        request: Request[Any, Any, Any],
+        staff: Staff,
+        db: Db,
+        clock: ClockDep,
+        client_id: FromPath[int],
+    ) -> Response[Any]:
+        """Open the form (no query) or Get Summary (vehicle_id and days given)."""
+        now = clock.now()
+        account = await _account(db, client_id)
+        ctx = await _header(db, account, now)
+        params = request.query_params
+        form = Form(values={k: str(params.get(k, "")) for k in ("vehicle_id", "days", "phone")})
+        ctx.update(staff=staff, tab="info", form=form, now=now, state="form")
+        status = 200
+        if not account.location.accepts_payments:
+            ctx["state"] = "closed"
+            form.error("form", PaymentsNotAccepted.message)
+            status = 409
+        elif "vehicle_id" in params or "days" in params:
+            summary, status = await _get_summary(db, account, form, now)
+            if summary is not None:
+                ctx.update(state="summary", summary=summary)
+                if not form.get("phone"):
+                    form.values["phone"] = national(account.client.phone_e164)
+        else:
+            form.values.setdefault(
+                "vehicle_id", str(account.vehicles[0].id) if account.vehicles else ""
+            )
+            v = account.vehicles[0] if account.vehicles else None
+            form.values["days"] = str(v.billing_cycle_days) if v else "30"
+        return _fragment_or_page(request, "plus/_send_link.html", "plus/client.html", ctx, status)
+
+    @post("/clients/{client_id:int}/links", name="plus_send_link")
+    async def send_message(
+        self,
+        request: Request[Any, Any, Any],
+        staff: Staff,
+        db: Db,
+        clock: ClockDep,
+        settings: SettingsDep,
+        client_id: FromPath[int],
+    ) -> Response[Any]:
+        now = clock.now()
+        account = await _account(db, client_id)
+        form = await read_form(request)
+        ctx = await _header(db, account, now)
+        ctx.update(staff=staff, tab="info", form=form, now=now, state="summary")
+        if not account.location.accepts_payments:
+            form.error("form", PaymentsNotAccepted.message)
+            ctx["state"] = "closed"
+            return _fragment_or_page(request, "plus/_send_link.html", "plus/client.html", ctx, 409)
+        summary, status = await _get_summary(db, account, form, now)
+        if summary is None:
+            ctx["state"] = "form"
+            return _fragment_or_page(
+                request, "plus/_send_link.html", "plus/client.html", ctx, status
+            )
+        ctx["summary"] = summary
+        # What staff reviewed, to refuse sending if the amount moved since; never the amount.
+        reviewed_text = form.get("reviewed_total_cents")
+        reviewed = int(reviewed_text) if reviewed_text.isdigit() else None
+        try:
+            sent = await send_link.send(
+                db,
+                staff=staff,
+                client_id=client_id,
+                vehicle_id=summary.vehicle_id,
+                days=summary.days,
+                raw_phone=form.get("phone"),
+                reviewed_total_cents=reviewed,
+                now=now,
+                ttl_seconds=settings.link_ttl_seconds,
+                base_url=settings.base_url,
+                company=settings.company_name,
+            )
+        except (InvalidPhone, send_link.OptedOut) as exc:
+            form.error("phone", exc.message)
+            return _fragment_or_page(request, "plus/_send_link.html", "plus/client.html", ctx, 422)
+        except (send_link.TooManyLinks, send_link.TooManyTexts) as exc:
+            form.error("form", exc.message)
+            return _fragment_or_page(request, "plus/_send_link.html", "plus/client.html", ctx, 429)
+        except send_link.SummaryChanged as exc:
+            form.error("form", exc.message)
+            return _fragment_or_page(request, "plus/_send_link.html", "plus/client.html", ctx, 409)
+        if not is_htmx(request):
+            return Redirect(
+                f"/plus/clients/{client_id}?sent={sent.link.id}#send-link", status_code=303
+            )
+        ctx.update(state="sent", lv=link_view(sent.link, now), just_sent=True)
+        return render("plus/_send_link.html", headers=VARY, **ctx)
+
+    @get("/clients/{client_id:int}/links/{link_id:int}/status", name="plus_link_status")
+    async def link_status(
+        self,
+        request: Request[Any, Any, Any],
+        staff: Staff,
+        db: Db,
+        clock: ClockDep,
+        client_id: FromPath[int],
+        link_id: FromPath[int],
+    ) -> Response[Any]:
+        link = await db.get(PaymentLink, link_id)
+        if link is None or link.client_id != client_id:
+            raise NotFoundException()
+        if not is_htmx(request):
+            return Redirect(f"/plus/clients/{client_id}/links#link-{link_id}", status_code=303)
+        account = await _account(db, client_id)
+        return render(
+            "plus/_link_status.html",
+            headers=VARY,
+            lv=link_view(link, clock.now()),
+            client=account.client,
+            tz=account.location.timezone,
+        )
+
+    @post("/clients/{client_id:int}/links/{link_id:int}/cancel", name="plus_link_cancel")
+    async def cancel_link(
+        self,
+        request: Request[Any, Any, Any],
+        staff: Staff,
+        db: Db,
+        clock: ClockDep,
+        client_id: FromPath[int],
+        link_id: FromPath[int],
+    ) -> Response[Any]:
+        now = clock.now()
+        link = await db.get(PaymentLink, link_id)
+        if link is None or link.client_id != client_id:
+            raise NotFoundException()
+        error = None
+        try:
+            link = await send_link.cancel(
+                db, staff=staff, client_id=client_id, link_id=link_id, now=now
+            )
+        except send_link.LinkNotCancellable as exc:
+            error = exc.message
+            await db.refresh(link)
+        account = await _account(db, client_id)
+        if not is_htmx(request):
+            return Redirect(f"/plus/clients/{client_id}/links#link-{link_id}", status_code=303)
+        return render(
+            "plus/_link_status.html",
+            status_code=409 if error else 200,
+            headers=VARY,
+            lv=link_view(link, now),
+            client=account.client,
+            tz=account.location.timezone,
+            error=error,
+        )
+
+    @get("/clients/{client_id:int}/links", name="plus_client_links")
+    async def links_tab(
+        self,
+        request: Request[Any, Any, Any],
+        staff: Staff,
+        db: Db,
+        clock: ClockDep,
+        client_id: FromPath[int],
+    ) -> Response[Any]:
+        now = clock.now()
+        account = await _account(db, client_id)
+        ctx = await _header(db, account, now)
+        rows = await queries.client_links(db, client_id)
+        ctx.update(
+            staff=staff, tab="links", rows=[(r, link_view(r.link, now)) for r in rows], now=now
+        )
+        return render("plus/links.html", headers=VARY, **ctx)
+
+
+async def _get_summary(
+    db: AsyncSession, account: Account, form: Form, now: datetime
+) -> tuple[InvoiceSummary | None, int]:
+    """Validate vehicle and days from the form and compute the summary (or record errors)."""
+    vehicle_id: int | None = None
+    try:
+        vehicle_id = int(form.get("vehicle_id"))
+        if vehicle_id not in {v.id for v in account.vehicles}:
+            raise ValueError
+    except ValueError:
+        form.error("vehicle_id", "Choose one of this client's vehicles.")
+    days = 0
+    try:
+        days = parse_days(form.get("days"))
+    except InvalidDays as exc:
+        form.error("days", exc.message)
+    if not form.ok or vehicle_id is None:
+        return None, 422
+    summary = await compute(
+        db, client_id=account.client.id or 0, vehicle_id=vehicle_id, days=days, now=now
+    )
+    return summary, 200

@@ -1,0 +1,214 @@
+"""Shared fixtures: databases (SQLite always, PostgreSQL when available), the app, clients."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.clock import FixedClock
+from app.main import create_app
+from app.settings import Settings
+from app.store.db import make_engine, make_sessionmaker
+from app.store.migrate import upgrade
+from app.store.seed import seed
+from tests.html import Page, parse
+
+# 10:00 in Austin on 2026-11-25: a fixed "now" every test starts from.
+NOW = datetime(2026, 11, 25, 16, 0, tzinfo=UTC)
+PG_URL = os.environ.get(
+    "TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/monitorpay_test"
+)
+REQUIRE_POSTGRES = os.environ.get("REQUIRE_POSTGRES") == "1"
+TABLES = (
+    "auditevent, autopayenrollment, paymentallocation, smsmessage, payment, paymentlink, "
+    "cardonfile, invoice, vehicle, client, staffuser, location, loginattempt"
+)
+
+
+def _sqlite_url(path: Path) -> str:
+    return f"sqlite+aiosqlite:///{path}"
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Migrated empty and seeded SQLite files, copied per test (migrations run once)."""
+    base = tmp_path_factory.mktemp("dbtemplate")
+    empty = base / "empty.db"
+    upgrade(_sqlite_url(empty))
+    seeded = base / "seeded.db"
+    shutil.copy(empty, seeded)
+
+    async def _seed() -> None:
+        engine = make_engine(_sqlite_url(seeded))
+        async with make_sessionmaker(engine)() as s:
+            await seed(s, NOW, generated=40)
+        await engine.dispose()
+
+    asyncio.run(_seed())
+    return empty, seeded
+
+
+def _pg_available() -> bool:
+    import asyncpg
+
+    async def probe() -> bool:
+        try:
+            conn = await asyncpg.connect(PG_URL.replace("+asyncpg", ""), timeout=3)
+        except Exception:  # noqa: BLE001 - any failure means "not available"
+            return False
+        await conn.close()
+        return True
+
+    return asyncio.run(probe())
+
+
+@pytest.fixture(scope="session")
+def pg_migrated() -> str:
+    if not _pg_available():
+        if REQUIRE_POSTGRES:
+            pytest.fail(f"REQUIRE_POSTGRES=1 but PostgreSQL is not reachable at {PG_URL}")
+        pytest.skip("PostgreSQL not available (set REQUIRE_POSTGRES=1 to make this a failure)")
+
+    async def reset() -> None:
+        engine = make_engine(PG_URL)
+        async with engine.begin() as conn:
+            await conn.execute(text("DROP SCHEMA public CASCADE"))
+            await conn.execute(text("CREATE SCHEMA public"))
+        await engine.dispose()
+
+    asyncio.run(reset())
+    upgrade(PG_URL)
+    return PG_URL
+
+
+def _fresh_db(request: pytest.FixtureRequest, tmp_path: Path, seeded: bool) -> str:
+    kind = getattr(request, "param", "sqlite")
+    if kind == "sqlite":
+        empty, full = request.getfixturevalue("sqlite_template")
+        target = tmp_path / "test.db"
+        shutil.copy(full if seeded else empty, target)
+        return _sqlite_url(target)
+    url: str = request.getfixturevalue("pg_migrated")
+
+    async def prepare() -> None:
+        engine = make_engine(url)
+        async with engine.begin() as conn:
+            await conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+        if seeded:
+            async with make_sessionmaker(engine)() as s:
+                await seed(s, NOW, generated=40)
+        await engine.dispose()
+
+    asyncio.run(prepare())
+    return url
+
+
+@pytest.fixture
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A seeded database: SQLite by default; parametrize with ["sqlite", "postgres"]."""
+    return _fresh_db(request, tmp_path, seeded=True)
+
+
+@pytest.fixture
+def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return _fresh_db(request, tmp_path, seeded=False)
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(NOW)
+
+
+@pytest.fixture
+def settings(db_url: str) -> Settings:
+    return Settings(
+        app_env="test",
+        database_url=db_url,
+        secret_key="test-secret-key-that-is-long-enough-0123456789",
+        sms_worker=False,
+        _env_file=None,  # type: ignore[call-arg]
+    )
+
+
+@pytest.fixture
+def app(settings: Settings, clock: FixedClock) -> Litestar:
+    return create_app(settings, clock=clock)
+
+
+@pytest.fixture
+async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    async with AsyncTestClient(app=app, base_url="http://127.0.0.1:8000") as c:
+        yield c
+
+
+@pytest.fixture
+async def session(app: Litestar) -> AsyncIterator[AsyncSession]:
+    maker: async_sessionmaker[AsyncSession] = app.state.sessionmaker
+    async with maker() as s:
+        yield s
+
+
+async def get_page(client: AsyncTestClient[Any], url: str, **kw: Any) -> tuple[int, Page]:
+    r = await client.get(url, **kw)
+    return r.status_code, parse(r.text)
+
+
+async def csrf_for(client: AsyncTestClient[Any], url: str) -> str:
+    r = await client.get(url)
+    return parse(r.text).csrf()
+
+
+async def sign_in_staff(
+    client: AsyncTestClient[Any], email: str = "agent@demo.test", password: str = "demo-agent-pass"
+) -> None:
+    token = await csrf_for(client, "/plus/login")
+    r = await client.post(
+        "/plus/login",
+        data={"email": email, "password": password, "_csrf_token": token},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+
+
+async def sign_in_client(
+    client: AsyncTestClient[Any], account: str = "100001", password: str = "demo-client-pass"
+) -> None:
+    token = await csrf_for(client, "/account/login")
+    r = await client.post(
+        "/account/login",
+        data={"account_number": account, "password": password, "_csrf_token": token},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Browser tests run last: Playwright's sync API keeps an event loop in this thread for
+    # the rest of the session, which the asyncio-based tests must not meet.
+    for item in items:
+        if "e2e" in str(item.fspath):
+            item.add_marker(pytest.mark.e2e)
+    items.sort(key=lambda item: "e2e" in str(item.fspath))
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Iterator[Path]:
+    path = Path(__file__).resolve().parent.parent / "artifacts"
+    path.mkdir(exist_ok=True)
+    yield path

@@ -1,0 +1,100 @@
+"""Staff flow at desktop width: search, client page, Send Secure Payment Link, status card."""
+
+from pathlib import Path
+from typing import Any
+
+from playwright.sync_api import expect
+
+from tests.e2e.conftest import LiveServer, shot
+
+
+def sign_in_agent(page: Any) -> None:
+    page.goto("/plus/login")
+    page.get_by_label("Work email").fill("agent@demo.test")
+    page.get_by_label("Password").fill("demo-agent-pass")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Find a client")).to_be_visible()
+
+
+def open_client(page: Any, query: str, name: str) -> None:
+    page.get_by_label("Account number, name or phone").fill(query)
+    page.locator("#search-results").get_by_role("link", name=name).click()
+
+
+def test_staff_sends_james_carter_a_link_to_another_number(
+    desktop: Any, live_server: LiveServer, artifacts_dir: Path
+) -> None:
+    page = desktop
+    sign_in_agent(page)
+    open_client(page, "carter", "Carter, James")
+    expect(page.locator(".past-due-alert")).to_contain_text("$90.00")
+    shot(page, artifacts_dir, "plus-01-client-1280")
+
+    page.get_by_role("link", name="Send Secure Payment Link").click()
+    vehicle = page.get_by_label("Vehicle", exact=True)
+    vehicle.select_option(label=vehicle.locator("option", has_text="F-150").inner_text())
+    page.get_by_label("30 days").check()
+    page.get_by_role("button", name="Get Summary").click()
+    summary = page.locator("#invoice-summary")
+    expect(summary).to_contain_text("Invoice Summary")
+    expect(summary.locator(".summary-line--past_due dd")).to_have_text("$90.00")
+    expect(summary.locator(".summary-line--monitoring dd")).to_have_text("$85.00")
+    expect(summary.locator(".summary-line--tax dd")).to_have_text("$7.01")
+    expect(page.locator("#total-due")).to_have_text("$182.01")
+    expect(page.get_by_label("Text the link to")).to_have_value("(512) 555-0102")
+    shot(page, artifacts_dir, "plus-02-invoice-summary-1280")
+
+    # A bad number: inline error, nothing sent.
+    page.get_by_label("Text the link to").fill("555-12")
+    page.get_by_role("button", name="Send Message").click()
+    expect(page.locator("#phone-error")).to_contain_text("valid US mobile number")
+    expect(page.get_by_label("Text the link to")).to_have_value("555-12")
+    shot(page, artifacts_dir, "plus-03-bad-phone-1280")
+
+    # Someone else pays: a different number.
+    page.get_by_label("Text the link to").fill("(737) 555-0188")
+    page.get_by_role("button", name="Send Message").click()
+    card = page.locator("#link-status")
+    expect(card.locator("#sent-to")).to_have_text("(737) 555-0188")
+    expect(card.locator(".status")).to_have_text("Delivered")  # the worker delivers via the outbox
+    shot(page, artifacts_dir, "plus-04-status-card-1280")
+
+    page.goto("/dev/sms")
+    first = page.locator(".sms").first
+    expect(first).to_have_attribute("data-to", "+17375550188")
+    expect(first).to_contain_text("$182.01")
+    expect(first).to_contain_text("Reply STOP to opt out")
+    assert "/pay/" in first.locator("a").get_attribute("href")
+    assert page.locator('.sms[data-to="+17375550188"]').count() == 1
+    shot(page, artifacts_dir, "plus-05-dev-sms-1280")
+
+    page.go_back()
+    page.get_by_role("link", name="Payment Links", exact=True).click()
+    expect(page.locator("tbody tr").first).to_contain_text("(737) 555-0188")
+    expect(page.locator("tbody tr").first).to_contain_text("Alex Agent")
+    expect(page.locator(".client-header")).to_contain_text("(512) 555-0102")  # phone on file kept
+    shot(page, artifacts_dir, "plus-06-payment-links-1280")
+    assert page.js_errors == []
+
+
+def test_location_not_accepting_payments_and_opted_out_number(
+    desktop: Any, live_server: LiveServer, artifacts_dir: Path
+) -> None:
+    page = desktop
+    sign_in_agent(page)
+    open_client(page, "Ruiz", "Ruiz, Ana")
+    expect(page.locator("#payments-off")).to_contain_text("not configured to accept payments")
+    expect(page.get_by_role("button", name="Send Secure Payment Link")).to_be_disabled()
+    shot(page, artifacts_dir, "plus-07-el-paso-refused-1280")
+
+    page.goto("/plus")
+    open_client(page, "100004", "Hunt, Derek")
+    page.get_by_role("link", name="Send Secure Payment Link").click()
+    page.get_by_role("button", name="Get Summary").click()
+    page.get_by_role("button", name="Send Message").click()
+    expect(page.locator("#phone-error")).to_contain_text("opted out")
+    shot(page, artifacts_dir, "plus-08-opted-out-1280")
+
+    page.goto("/dev/sms")
+    expect(page.locator(".sms")).to_have_count(0)
+    assert page.js_errors == []

@@ -1,0 +1,3 @@
+from app.clock import FixedClock
+
+__all__ = ["FixedClock"]

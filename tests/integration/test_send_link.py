@@ -1,0 +1,356 @@
+"""Send Secure Payment Link through the handlers: every fragment's success and error states."""
+
+import re
+from typing import Any
+
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlalchemy import func, select
+
+from app.adapters.sms.outbox import OutboxSms
+from app.domain.links import hash_token
+from app.services.sms_worker import MAX_ATTEMPTS, deliver_due
+from app.store.models import AuditEvent, Client, PaymentLink, SmsMessage
+from tests.conftest import get_page, sign_in_staff
+from tests.html import parse
+
+HX = {"HX-Request": "true"}
+
+
+async def client_id(session: Any, account: str) -> int:
+    return (
+        await session.execute(select(Client.id).where(Client.account_number == account))
+    ).scalar_one()
+
+
+async def summary_form(c: AsyncTestClient[Any], cid: int, vehicle: str, days: int = 30) -> Any:
+    status, page = await get_page(c, f"/plus/clients/{cid}")
+    vid = next(
+        o["value"]
+        for o in (await get_page(c, f"/plus/clients/{cid}/send-link"))[1].all("#vehicle_id option")
+        if vehicle in o.get_text()
+    )
+    r = await c.get(
+        f"/plus/clients/{cid}/send-link", params={"vehicle_id": vid, "days": days}, headers=HX
+    )
+    return r, vid
+
+
+async def send(
+    c: AsyncTestClient[Any], cid: int, vid: str, phone: str, days: int = 30, **extra: str
+) -> Any:
+    token = (await get_page(c, f"/plus/clients/{cid}"))[1].csrf()
+    data = {"vehicle_id": vid, "days": str(days), "phone": phone, "_csrf_token": token, **extra}
+    return await c.post(f"/plus/clients/{cid}/links", data=data, headers=HX)
+
+
+async def test_search_by_account_name_and_phone_as_fragment_and_page(
+    client: AsyncTestClient[Any],
+) -> None:
+    await sign_in_staff(client)
+    for q in ("100002", "carter", "James Car", "(512) 555-0102", "512.555.0102", "5550102"):
+        r = await client.get("/plus", params={"q": q}, headers=HX)
+        page = parse(r.text)
+        assert r.headers["vary"] == "HX-Request"
+        assert page.has("#search-results") and not page.has("html body header"), q
+        assert "Carter, James" in page.text("#search-results"), q
+    status, page = await get_page(client, "/plus?q=lopez")
+    assert status == 200 and page.has("h1") and "Lopez, Maria" in page.text("#search-results")
+    r = await client.get("/plus", params={"q": "zzzz-nobody"}, headers=HX)
+    assert "No client matches" in parse(r.text).text()
+
+
+async def test_client_page_header_and_unknown_client(
+    client: AsyncTestClient[Any], session: Any
+) -> None:
+    await sign_in_staff(client)
+    cid = await client_id(session, "100002")
+    status, page = await get_page(client, f"/plus/clients/{cid}")
+    assert status == 200
+    assert page.text("h1") == "James Carter"
+    assert "100002" in page.text(".client-header") and "(512) 555-0102" in page.text(
+        ".client-header"
+    )
+    assert "Austin North" in page.text(".client-header")
+    assert "$90.00" in page.text(".past-due-alert")
+    assert [a.get_text() for a in page.all(".tabs a")] == [
+        "Account Information",
+        "Account History",
+        "Payment Links",
+    ]
+    status, _ = await get_page(client, "/plus/clients/999999")
+    assert status == 404
+
+
+async def test_get_summary_shows_every_line_and_prefills_the_phone(
+    client: AsyncTestClient[Any], session: Any
+) -> None:
+    await sign_in_staff(client)
+    cid = await client_id(session, "100002")
+    r, _ = await summary_form(client, cid, "F-150")
+    page = parse(r.text)
+    assert r.status_code == 200
+    lines = {
+        el["class"][1].removeprefix("summary-line--"): el.select_one("dd").get_text()
+        for el in page.all("#invoice-summary .summary-line:not(.summary-total)")
+    }
+    assert lines == {"past_due": "$90.00", "monitoring": "$85.00", "tax": "$7.01"}
+    assert page.text("#total-due") == "$182.01"
+    assert page.one("#phone")["value"] == "(512) 555-0102"
+    assert page.one('input[name="reviewed_total_cents"]')["value"] == "18201"
+
+
+async def test_get_summary_validation_errors(client: AsyncTestClient[Any], session: Any) -> None:
+    await sign_in_staff(client)
+    cid = await client_id(session, "100002")
+    maria_car = "1"  # vehicle of another client
+    r = await client.get(
+        f"/plus/clients/{cid}/send-link", params={"vehicle_id": maria_car, "days": "7"}, headers=HX
+    )
+    assert r.status_code == 422
+    page = parse(r.text)
+    assert "Choose one of this client's vehicles" in page.text("#vehicle_id-error")
+    assert "14 or 30" in page.text("#days-error")
+    assert not page.has("#invoice-summary")
+
+
+async def test_send_message_creates_a_hashed_link_and_queues_one_text(
+    client: AsyncTestClient[Any], session: Any, app: Litestar
+) -> None:
+    await sign_in_staff(client)
+    cid = await client_id(session, "100002")
+    _, vid = await summary_form(client, cid, "F-150")
+    r = await send(client, cid, vid, "737-555-0188", reviewed_total_cents="18201")
+    assert r.status_code == 200, r.text
+    page = parse(r.text)
+    assert page.text("#sent-to") == "(737) 555-0188"
+    assert page.one("#link-status .status")["data-status"] == "queued"
+    assert page.one("#link-status").get("hx-trigger") == "every 2s"
+    link = (await session.execute(select(PaymentLink))).scalar_one()
+    sms = (await session.execute(select(SmsMessage))).scalar_one()
+    token = re.search(r"/pay/([A-Za-z0-9_-]{43})", sms.body).group(1)  # type: ignore[union-attr]
+    assert link.token_hash == hash_token(token) and token not in link.token_hash
+    assert link.total_cents == 18201 and link.phone_e164 == "+17375550188"
+    assert (link.expires_at - link.sent_at).total_seconds() == 600  # type: ignore[operator]
+    assert (
+        sms.to_e164 == "+17375550188"
+        and "$182.01" in sms.body
+        and "Reply STOP to opt out" in sms.body
+    )
+    assert len(sms.body) <= 160
+    james = await session.get(Client, cid)
+    assert james.phone_e164 == "+15125550102"  # phone on file unchanged
+    event = (
+        await session.execute(select(AuditEvent).where(AuditEvent.action == "link.sent"))
+    ).scalar_one()
+    assert '"to": "+17375550188"' in event.detail and event.client_id == cid
+
+    # The worker delivers it; the card then reports delivered and stops polling once final.
+    delivered = await deliver_due(app.state.sessionmaker, app.state.sms, app.state.clock)
+    assert delivered == 1
+    r = await client.get(f"/plus/clients/{cid}/links/{link.id}/status", headers=HX)
+    assert parse(r.text).one(".status")["data-status"] == "delivered"
+
+
+async def test_a_plain_form_post_redirects_to_the_client_page(
+    client: AsyncTestClient[Any], session: Any
+) -> None:
+    await sign_in_staff(client)
+    cid = await client_id(session, "100001")
+    _, vid = await summary_form(client, cid, "Civic")
+    token = (await get_page(client, f"/plus/clients/{cid}"))[1].csrf()
+    r = await client.post(
+        f"/plus/clients/{cid}/links",
+        data={"vehicle_id": vid, "days": "30", "phone": "(512) 555-0101", "_csrf_token": token},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303 and r.headers["location"].startswith(f"/plus/clients/{cid}?sent=")
+    status, page = await get_page(client, r.headers["location"])
+    assert page.has("#link-status")
+
+
+async def test_bad_phone_is_an_inline_422_and_sends_nothing(
+    client: AsyncTestClient[Any], session: Any
+) -> None:
+    await sign_in_staff(client)
+    cid = await client_id(session, "100002")
+    _, vid = await summary_form(client, cid, "F-150")
+    r = await send(client, cid, vid, "555-12")
+    assert r.status_code == 422
+    page = parse(r.text)
+    assert page.one("#phone")["aria-invalid"] == "true"
+    assert "valid US mobile number" in page.text("#phone-error")
+    assert page.one("#phone")["value"] == "555-12"
+    assert page.has("#invoice-summary")
+    assert (await session.execute(select(func.count()).select_from(SmsMessage))).scalar_one() == 0
+    assert (await session.execute(select(func.count()).select_from(PaymentLink))).scalar_one() == 0
+
+
+async def test_opted_out_number_is_refused(client: AsyncTestClient[Any], session: Any) -> None:
+    await sign_in_staff(client)
+    cid = await client_id(session, "100004")
+    _, vid = await summary_form(client, cid, "Malibu")
+    r = await send(client, cid, vid, "(512) 555-0104")
+    assert r.status_code == 422 and "opted out" in parse(r.text).text("#phone-error")
+    # The opted-out number is refused even when typed for another client.
+    other = await client_id(session, "100001")
+    _, ovid = await summary_form(client, other, "Civic")
+    r = await send(client, other, ovid, "512-555-0104")
+    assert r.status_code == 422
+    assert (await session.execute(select(func.count()).select_from(SmsMessage))).scalar_one() == 0
+
+
+async def test_location_not_accepting_payments_is_refused_by_the_server(
+    client: AsyncTestClient[Any], session: Any
+) -> None:
+    await sign_in_staff(client)
+    cid = await client_id(session, "100003")
+    status, page = await get_page(client, f"/plus/clients/{cid}")
+    assert page.one("#send-link button").has_attr("disabled")
+    assert "not configured to accept payments" in page.text("#payments-off")
+    r = await client.get(f"/plus/clients/{cid}/send-link", headers=HX)
+    assert r.status_code == 409
+    token = page.csrf()
+    r = await client.post(
+        f"/plus/clients/{cid}/links",
+        data={"vehicle_id": "4", "days": "30", "phone": "(915) 555-0103", "_csrf_token": token},
+        headers=HX,
+    )
+    assert r.status_code == 409
+    assert (await session.execute(select(func.count()).select_from(PaymentLink))).scalar_one() == 0
+
+
+async def test_changed_amount_since_review_is_refused(
+    client: AsyncTestClient[Any], session: Any
+) -> None:
+    await sign_in_staff(client)
+    cid = await client_id(session, "100002")
+    _, vid = await summary_form(client, cid, "F-150")
+    r = await send(client, cid, vid, "(512) 555-0102", reviewed_total_cents="9201")
+    assert r.status_code == 409 and "amount changed" in parse(r.text).text(".notice--error")
+    assert parse(r.text).text("#total-due") == "$182.01"
+
+
+async def test_new_link_supersedes_the_old_and_limits_apply(
+    client: AsyncTestClient[Any], session: Any, clock: Any
+) -> None:
+    await sign_in_staff(client)
+    cid = await client_id(session, "100001")
+    _, vid = await summary_form(client, cid, "Civic")
+    for _ in range(5):
+        r = await send(client, cid, vid, "(512) 555-0101")
+        assert r.status_code == 200
+    statuses = (
+        (await session.execute(select(PaymentLink.status).order_by(PaymentLink.id))).scalars().all()
+    )
+    assert statuses == ["superseded"] * 4 + ["queued"]
+    r = await send(client, cid, vid, "(512) 555-0101")
+    assert r.status_code == 429 and "5 payment links in the last hour" in parse(r.text).text()
+    clock.advance(minutes=61)
+    for _ in range(5):
+        assert (await send(client, cid, vid, "(512) 555-0101")).status_code == 200
+    clock.advance(minutes=61)
+    r = await send(client, cid, vid, "(512) 555-0101")
+    assert r.status_code == 429 and "10 texts today" in parse(r.text).text()
+
+
+async def test_cancel_a_live_link_and_the_card_stops_polling(
+    client: AsyncTestClient[Any], session: Any
+) -> None:
+    await sign_in_staff(client)
+    cid = await client_id(session, "100001")
+    _, vid = await summary_form(client, cid, "Civic")
+    await send(client, cid, vid, "(512) 555-0101")
+    link = (await session.execute(select(PaymentLink))).scalar_one()
+    token = (await get_page(client, f"/plus/clients/{cid}"))[1].csrf()
+    r = await client.post(
+        f"/plus/clients/{cid}/links/{link.id}/cancel", data={"_csrf_token": token}, headers=HX
+    )
+    page = parse(r.text)
+    assert r.status_code == 200 and page.one(".status")["data-status"] == "cancelled"
+    assert not page.one("#link-status").has_attr("hx-trigger")
+    r = await client.post(
+        f"/plus/clients/{cid}/links/{link.id}/cancel", data={"_csrf_token": token}, headers=HX
+    )
+    assert r.status_code == 409
+    # A link of one client cannot be reached through another client's URL.
+    other = await client_id(session, "100002")
+    r = await client.post(
+        f"/plus/clients/{other}/links/{link.id}/cancel", data={"_csrf_token": token}, headers=HX
+    )
+    assert r.status_code == 404
+
+
+async def test_link_expires_on_the_status_card(
+    client: AsyncTestClient[Any], session: Any, clock: Any
+) -> None:
+    await sign_in_staff(client)
+    cid = await client_id(session, "100001")
+    _, vid = await summary_form(client, cid, "Civic")
+    await send(client, cid, vid, "(512) 555-0101")
+    link = (await session.execute(select(PaymentLink))).scalar_one()
+    clock.advance(seconds=600)
+    r = await client.get(f"/plus/clients/{cid}/links/{link.id}/status", headers=HX)
+    assert parse(r.text).one(".status")["data-status"] == "expired"
+    status, page = await get_page(client, f"/plus/clients/{cid}/links")
+    assert "Expired" in page.text(f"#link-{link.id}")
+
+
+async def test_signed_out_and_csrf_less_requests_are_refused(
+    client: AsyncTestClient[Any], session: Any
+) -> None:
+    cid = await client_id(session, "100001")
+    r = await client.get(f"/plus/clients/{cid}/send-link", headers=HX, follow_redirects=False)
+    assert r.status_code == 401 and r.headers["hx-redirect"] == "/plus/login"
+    await sign_in_staff(client)
+    r = await client.post(
+        f"/plus/clients/{cid}/links",
+        data={"vehicle_id": "1", "days": "30", "phone": "(512) 555-0101"},
+        headers=HX,
+    )
+    assert r.status_code == 403
+    # Another staff member's CSRF token (from another session) is not accepted either.
+    async with AsyncTestClient(app=client.app, base_url="http://127.0.0.1:8000") as other:
+        await sign_in_staff(other, "supervisor@demo.test", "demo-supervisor-pass")
+        their_token = (await get_page(other, f"/plus/clients/{cid}"))[1].csrf()
+    r = await client.post(
+        f"/plus/clients/{cid}/links",
+        data={
+            "vehicle_id": "1",
+            "days": "30",
+            "phone": "(512) 555-0101",
+            "_csrf_token": their_token,
+        },
+        headers=HX,
+    )
+    assert r.status_code == 403
+    assert (await session.execute(select(func.count()).select_from(PaymentLink))).scalar_one() == 0
+
+
+async def test_failed_sends_retry_with_backoff_then_mark_the_link_failed(
+    client: AsyncTestClient[Any], session: Any, app: Litestar, clock: Any
+) -> None:
+    await sign_in_staff(client)
+    cid = await client_id(session, "100001")
+    _, vid = await summary_form(client, cid, "Civic")
+    await send(client, cid, vid, "(512) 555-0101")
+    provider: OutboxSms = app.state.sms
+    provider.fail_next = MAX_ATTEMPTS
+    maker = app.state.sessionmaker
+    assert await deliver_due(maker, provider, clock) == 1
+    assert await deliver_due(maker, provider, clock) == 0  # not due until the backoff passes
+    for attempt in range(1, MAX_ATTEMPTS):
+        clock.advance(seconds=2**attempt)
+        assert await deliver_due(maker, provider, clock) == 1
+    async with maker() as s:
+        sms = (await s.execute(select(SmsMessage))).scalar_one()
+        link = (await s.execute(select(PaymentLink))).scalar_one()
+    assert sms.status == "failed" and sms.attempts == MAX_ATTEMPTS
+    assert link.status == "failed"
+    status, page = await get_page(client, f"/plus/clients/{cid}/links")
+    assert "Text failed after 5 tries" in page.text(f"#link-{link.id}")
+
+
+async def test_dev_sms_inbox_only_in_dev(client: AsyncTestClient[Any]) -> None:
+    status, page = await get_page(client, "/dev/sms")
+    assert status == 200 and page.text("h1") == "Text messages"

@@ -18,12 +18,26 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
+from app.adapters.payments.factory import make_gateway
 from app.adapters.sms.outbox import make_sms_provider
 from app.clock import Clock, SystemClock
 from app.services import sms_worker
+from app.services.sealed import SecretBox
 from app.settings import Settings
 from app.store.db import make_engine, make_sessionmaker
-from app.web import account, auth, deps, dev, errors, health, pay, plus, templating, webhooks
+from app.web import (
+    account,
+    auth,
+    deps,
+    dev,
+    errors,
+    health,
+    pay,
+    plus,
+    sandbox,
+    templating,
+    webhooks,
+)
 from app.web.security import security_headers_middleware
 
 HERE = Path(__file__).resolve().parent
@@ -42,13 +56,17 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     sessionmaker = make_sessionmaker(engine)
 
     sms_provider = make_sms_provider(settings.sms_provider)
+    gateway = make_gateway(settings, clock)
+    box = SecretBox(settings.secret_key)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         worker = None
         if settings.sms_worker:
             worker = asyncio.create_task(
-                sms_worker.run_forever(sessionmaker, sms_provider, clock, settings.sms_poll_seconds)
+                sms_worker.run_forever(
+                    sessionmaker, sms_provider, clock, settings.sms_poll_seconds, box
+                )
             )
         try:
             yield
@@ -73,7 +91,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         header_name="x-csrftoken",
         cookie_secure=settings.app_env == "prod",
         cookie_samesite="lax",
-        exclude=["/webhooks/"],
+        exclude=["/webhooks/", "/sandbox/"],
     )
     template_config = TemplateConfig(
         directory=HERE / "templates",
@@ -92,6 +110,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     ]
     if settings.is_dev:
         route_handlers.append(dev.DevController)
+    if settings.payments_gateway == "sandbox":
+        route_handlers.append(sandbox.tokenize)
     app = Litestar(
         route_handlers=route_handlers,  # type: ignore[arg-type]
         dependencies={
@@ -120,4 +140,6 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.state.engine = engine
     app.state.sessionmaker = sessionmaker
     app.state.sms = sms_provider
+    app.state.gateway = gateway
+    app.state.box = box
     return app

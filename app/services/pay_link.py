@@ -40,7 +40,9 @@ async def find(session: AsyncSession, token: str, now: datetime) -> LinkState:
         raise LinkNotFound()
     link = (
         await session.execute(
-            select(PaymentLink).where(col(PaymentLink.token_hash) == links.hash_token(token))
+            select(PaymentLink)
+            .where(col(PaymentLink.token_hash) == links.hash_token(token))
+            .execution_options(populate_existing=True)  # payments change it in other sessions
         )
     ).scalar_one_or_none()
     if link is None:

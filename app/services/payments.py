@@ -177,10 +177,10 @@ async def charge(
             )
             if link_claim.rowcount != 1:  # type: ignore[attr-defined]
                 link = await s.get(PaymentLink, req.link_id)
-                await s.rollback()
                 status = (
                     "expired" if link and link.expires_at <= now else (link.status if link else "")
                 )
+                await s.rollback()  # expires `link`: read it first
                 raise LinkNotPayable(status if status not in LIVE_STATUSES else "busy")
         basis = await current_basis(s, client_id=req.client_id, vehicle_id=req.summary.vehicle_id)
         if basis != req.summary.basis:

@@ -15,6 +15,7 @@ from app.domain import links, phone
 from app.domain.errors import DomainError
 from app.domain.summary import InvoiceSummary
 from app.services import audit, sms, texts
+from app.services.sealed import SecretBox
 from app.services.summary import PaymentsNotAccepted, compute, load_account
 from app.store.models import Client, PaymentLink, SmsMessage, StaffUser
 
@@ -83,6 +84,7 @@ async def send(
     ttl_seconds: int,
     base_url: str,
     company: str,
+    box: SecretBox,
 ) -> SentLink:
     account = await load_account(session, client_id)
     if not account.location.accepts_payments:
@@ -160,6 +162,8 @@ async def send(
         now=now,
         client_id=client_id,
         link_id=link.id,
+        secret=token,
+        box=box,
     )
     audit.record(
         session,

@@ -6,7 +6,12 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.services.sealed import SecretBox
 from app.store.models import SmsMessage
+
+# Stands for the link token in a stored body. The token itself waits sealed (encrypted) beside
+# it until the worker sends the text, then is erased: the database never holds it in the clear.
+TOKEN_MARK = "{token}"  # noqa: S105 - a placeholder, not a secret
 
 
 def queue(
@@ -18,10 +23,19 @@ def queue(
     now: datetime,
     client_id: int | None = None,
     link_id: int | None = None,
+    secret: str | None = None,
+    box: SecretBox | None = None,
 ) -> SmsMessage:
+    sealed = None
+    if secret is not None:
+        if box is None or secret not in body:
+            raise ValueError("a secret needs a box and must appear in the body")
+        body = body.replace(secret, TOKEN_MARK)
+        sealed = box.seal(secret)
     message = SmsMessage(
         to_e164=to_e164,
         body=body,
+        sealed_secret=sealed,
         kind=kind,
         status="queued",
         client_id=client_id,
@@ -31,3 +45,11 @@ def queue(
     )
     session.add(message)
     return message
+
+
+def text_to_send(message: SmsMessage, box: SecretBox | None) -> str:
+    if message.sealed_secret is None:
+        return message.body
+    if box is None:
+        raise ValueError("this message holds a sealed secret; a box is needed to send it")
+    return message.body.replace(TOKEN_MARK, box.open(message.sealed_secret))

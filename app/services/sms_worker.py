@@ -16,6 +16,8 @@ from sqlmodel import col
 
 from app.adapters.sms.port import SmsProvider
 from app.clock import Clock
+from app.services.sealed import SecretBox
+from app.services.sms import text_to_send
 from app.store.models import PaymentLink, SmsMessage
 
 log = logging.getLogger("monitorpay.sms")
@@ -29,7 +31,11 @@ def backoff(attempts: int) -> timedelta:
 
 
 async def deliver_due(
-    maker: async_sessionmaker[AsyncSession], provider: SmsProvider, clock: Clock, batch: int = 20
+    maker: async_sessionmaker[AsyncSession],
+    provider: SmsProvider,
+    clock: Clock,
+    box: SecretBox | None = None,
+    batch: int = 20,
 ) -> int:
     """Send what is due now. Returns how many messages were attempted."""
     now = clock.now()
@@ -50,13 +56,17 @@ async def deliver_due(
         )
     attempted = 0
     for message_id in ids:
-        if message_id is not None and await _deliver_one(maker, provider, clock, message_id):
+        if message_id is not None and await _deliver_one(maker, provider, clock, box, message_id):
             attempted += 1
     return attempted
 
 
 async def _deliver_one(
-    maker: async_sessionmaker[AsyncSession], provider: SmsProvider, clock: Clock, message_id: int
+    maker: async_sessionmaker[AsyncSession],
+    provider: SmsProvider,
+    clock: Clock,
+    box: SecretBox | None,
+    message_id: int,
 ) -> bool:
     now = clock.now()
     async with maker() as s:
@@ -77,7 +87,7 @@ async def _deliver_one(
         assert message is not None
     try:
         result = await provider.send(
-            to_e164=message.to_e164, body=message.body, message_id=message_id
+            to_e164=message.to_e164, body=text_to_send(message, box), message_id=message_id
         )
     except Exception as exc:  # noqa: BLE001 - any provider failure is retried, then reported
         await _after_failure(maker, clock, message, str(exc)[:200])
@@ -91,6 +101,7 @@ async def _deliver_one(
                 provider_ref=result.provider_ref,
                 sent_at=clock.now(),
                 last_error=None,
+                sealed_secret=None,
             )
         )
         if message.link_id is not None:
@@ -121,6 +132,7 @@ async def _after_failure(
                 status="failed" if final else "queued",
                 last_error=error,
                 next_attempt_at=None if final else now + backoff(attempts),
+                **({"sealed_secret": None} if final else {}),
             )
         )
         if final and message.link_id is not None:
@@ -138,11 +150,12 @@ async def run_forever(
     provider: SmsProvider,
     clock: Clock,
     poll_seconds: float,
+    box: SecretBox | None = None,
 ) -> None:
     """The background worker started with the app."""
     while True:
         try:
-            await deliver_due(maker, provider, clock)
+            await deliver_due(maker, provider, clock, box)
         except asyncio.CancelledError:
             raise
         except Exception:  # noqa: BLE001 - keep the worker alive; the error is logged

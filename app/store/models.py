@@ -191,7 +191,8 @@ class SmsMessage(SQLModel, table=True):
     __table_args__ = (sa.Index("ix_smsmessage_status_next", "status", "next_attempt_at"),)
     id: int | None = Field(default=None, primary_key=True)
     to_e164: str = Field(max_length=20, index=True)
-    body: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    body: str = Field(sa_column=sa.Column(sa.Text, nullable=False))  # a link token as TOKEN_MARK
+    sealed_secret: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
     kind: str = Field(default="link", max_length=20)  # link | receipt | autopay_failed
     status: str = Field(default="queued", max_length=12)  # queued|sent|delivered|failed
     attempts: int = 0

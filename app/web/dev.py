@@ -25,7 +25,9 @@ class DevController(Controller):
     @get("/sms", name="dev_sms")
     async def sms_inbox(self, request: Request[Any, Any, Any], db: Db) -> Response[Any]:
         messages = await queries.recent_sms(db)
+        # The text as the phone got it; a row not yet delivered shows its stored, tokenless body.
+        phone: dict[int, str] = getattr(request.app.state.sms, "delivered", {})
         return render(
             "dev/sms.html",
-            messages=[(m, split_links(m.body)) for m in messages],
+            messages=[(m, split_links(phone.get(m.id or 0, m.body))) for m in messages],
         )

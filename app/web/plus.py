@@ -200,6 +200,7 @@ class PlusController(Controller):
                 ttl_seconds=settings.link_ttl_seconds,
                 base_url=settings.base_url,
                 company=settings.company_name,
+                box=request.app.state.box,
             )
         except (InvalidPhone, send_link.OptedOut) as exc:
             form.error("phone", exc.message)

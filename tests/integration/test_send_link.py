@@ -128,16 +128,12 @@ async def test_send_message_creates_a_hashed_link_and_queues_one_text(
     assert page.one("#link-status").get("hx-trigger") == "every 2s"
     link = (await session.execute(select(PaymentLink))).scalar_one()
     sms = (await session.execute(select(SmsMessage))).scalar_one()
-    token = re.search(r"/pay/([A-Za-z0-9_-]{43})", sms.body).group(1)  # type: ignore[union-attr]
-    assert link.token_hash == hash_token(token) and token not in link.token_hash
+    # The outbox row holds no token in the clear: a mark in the body, the token sealed beside it.
+    assert "/pay/{token}" in sms.body and sms.sealed_secret
+    assert not re.search(r"/pay/[A-Za-z0-9_-]{43}", sms.body)
     assert link.total_cents == 18201 and link.phone_e164 == "+17375550188"
     assert (link.expires_at - link.sent_at).total_seconds() == 600  # type: ignore[operator]
-    assert (
-        sms.to_e164 == "+17375550188"
-        and "$182.01" in sms.body
-        and "Reply STOP to opt out" in sms.body
-    )
-    assert len(sms.body) <= 160
+    assert sms.to_e164 == "+17375550188"
     james = await session.get(Client, cid)
     assert james.phone_e164 == "+15125550102"  # phone on file unchanged
     event = (
@@ -145,9 +141,17 @@ async def test_send_message_creates_a_hashed_link_and_queues_one_text(
     ).scalar_one()
     assert '"to": "+17375550188"' in event.detail and event.client_id == cid
 
-    # The worker delivers it; the card then reports delivered and stops polling once final.
-    delivered = await deliver_due(app.state.sessionmaker, app.state.sms, app.state.clock)
+    # The worker delivers it with the token; the row's sealed token is then erased.
+    maker = app.state.sessionmaker
+    delivered = await deliver_due(maker, app.state.sms, app.state.clock, app.state.box)
     assert delivered == 1
+    text = app.state.sms.delivered[sms.id]
+    token = re.search(r"/pay/([A-Za-z0-9_-]{43})", text).group(1)  # type: ignore[union-attr]
+    assert link.token_hash == hash_token(token) and token not in link.token_hash
+    assert "$182.01" in text and "Reply STOP to opt out" in text and len(text) <= 160
+    async with maker() as s:
+        stored = await s.get(SmsMessage, sms.id)
+    assert stored.sealed_secret is None and token not in stored.body
     r = await client.get(f"/plus/clients/{cid}/links/{link.id}/status", headers=HX)
     assert parse(r.text).one(".status")["data-status"] == "delivered"
 
@@ -337,15 +341,17 @@ async def test_failed_sends_retry_with_backoff_then_mark_the_link_failed(
     provider: OutboxSms = app.state.sms
     provider.fail_next = MAX_ATTEMPTS
     maker = app.state.sessionmaker
-    assert await deliver_due(maker, provider, clock) == 1
-    assert await deliver_due(maker, provider, clock) == 0  # not due until the backoff passes
+    box = app.state.box
+    assert await deliver_due(maker, provider, clock, box) == 1
+    assert await deliver_due(maker, provider, clock, box) == 0  # not due until the backoff passes
     for attempt in range(1, MAX_ATTEMPTS):
         clock.advance(seconds=2**attempt)
-        assert await deliver_due(maker, provider, clock) == 1
+        assert await deliver_due(maker, provider, clock, box) == 1
     async with maker() as s:
         sms = (await s.execute(select(SmsMessage))).scalar_one()
         link = (await s.execute(select(PaymentLink))).scalar_one()
     assert sms.status == "failed" and sms.attempts == MAX_ATTEMPTS
+    assert sms.sealed_secret is None  # a token that will never be sent is not kept
     assert link.status == "failed"
     status, page = await get_page(client, f"/plus/clients/{cid}/links")
     assert "Text failed after 5 tries" in page.text(f"#link-{link.id}")

@@ -1,0 +1,151 @@
+// Card entry for forms marked [data-pay-form]. The card inputs have no name, so a plain submit
+// could never send a number to our server: this script hands them to the processor's tokenizer
+// (the sandbox endpoint, or Stripe's Payment Element) and posts only the reference it returns.
+// The pay button stays disabled until the card is complete and every [data-must-check] box is
+// ticked; the server enforces both again.
+(function () {
+  "use strict";
+  var form = document.querySelector("form[data-pay-form]");
+  if (!form) return;
+  var entry = form.querySelector("[data-card-entry]");
+  var hidden = form.querySelector("input[name=payment_method]");
+  var submit = form.querySelector("[data-pay-submit]");
+  var checks = form.querySelectorAll("[data-must-check]");
+  var gateway = entry ? entry.getAttribute("data-gateway") : null;
+  var stripe = null, elements = null, stripeComplete = false, busy = false;
+  var label = submit ? submit.textContent : "";
+
+  function digits(v) { return (v || "").replace(/\D/g, ""); }
+  function luhn(n) {
+    var sum = 0;
+    for (var i = 0; i < n.length; i++) {
+      var d = +n[n.length - 1 - i];
+      if (i % 2) { d *= 2; if (d > 9) d -= 9; }
+      sum += d;
+    }
+    return n.length >= 13 && sum % 10 === 0;
+  }
+  function field(name) { return entry && entry.querySelector("[data-card-field=" + name + "]"); }
+  // A card entry inside a hidden block (a saved card is chosen instead) is not required.
+  function entryActive() { return !!entry && !entry.closest("[hidden]"); }
+
+  function sandboxComplete() {
+    var n = digits(field("number").value);
+    var exp = (field("exp").value || "").match(/^\s*(\d{1,2})\s*\/\s*(\d{2}|\d{4})\s*$/);
+    return luhn(n) && !!exp && /^\d{3,4}$/.test(field("cvc").value.trim()) &&
+      /^\d{5}$/.test(field("postal_code").value.trim());
+  }
+  function cardComplete() {
+    if (!entryActive()) return true;
+    if (gateway === "stripe") return stripeComplete;
+    return sandboxComplete();
+  }
+  function refresh() {
+    if (!submit || busy) return;
+    var ticked = Array.prototype.every.call(checks, function (c) { return c.checked; });
+    submit.disabled = !(ticked && cardComplete());
+  }
+  function showError(name, message) {
+    var slot = entry && entry.querySelector("[data-error-for=" + name + "]");
+    var input = field(name);
+    if (slot) { slot.textContent = message || ""; slot.hidden = !message; }
+    if (input) {
+      if (message) input.setAttribute("aria-invalid", "true"); else input.removeAttribute("aria-invalid");
+      if (message) input.focus();
+    }
+  }
+  function clearErrors() {
+    if (!entry) return;
+    entry.querySelectorAll("[data-error-for]").forEach(function (s) { s.hidden = true; s.textContent = ""; });
+    entry.querySelectorAll("[data-card-field]").forEach(function (i) { i.removeAttribute("aria-invalid"); });
+  }
+  function setBusy(on) {
+    busy = on;
+    if (!submit) return;
+    submit.disabled = on;
+    submit.textContent = on ? "Processing…" : label;
+    if (!on) refresh();
+  }
+
+  // Friendly typing: group the number in fours, insert the slash in the expiry.
+  if (gateway === "sandbox") {
+    field("number").addEventListener("input", function (e) {
+      var n = digits(e.target.value).slice(0, 19);
+      e.target.value = n.replace(/(\d{4})(?=\d)/g, "$1 ");
+    });
+    field("exp").addEventListener("input", function (e) {
+      var d = digits(e.target.value).slice(0, 4);
+      e.target.value = d.length > 2 ? d.slice(0, 2) + "/" + d.slice(2) : d;
+    });
+  }
+
+  function tokenizeSandbox() {
+    var body = {};
+    ["number", "exp", "cvc", "postal_code"].forEach(function (k) { body[k] = field(k).value; });
+    return fetch(entry.getAttribute("data-tokenize-url"), {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+      credentials: "omit",
+    }).then(function (r) {
+      return r.json().then(function (data) {
+        if (!r.ok) throw { field: (data.error && data.error.field) || "number", message: (data.error && data.error.message) || "Check the card details." };
+        return data.id;
+      });
+    }, function () {
+      throw { field: "number", message: "We could not reach the card processor. Check your connection and try again." };
+    });
+  }
+  function tokenizeStripe() {
+    return elements.submit().then(function (res) {
+      if (res.error) throw { field: "stripe", message: res.error.message };
+      return stripe.createPaymentMethod({ elements: elements });
+    }).then(function (res) {
+      if (res.error) throw { field: "stripe", message: res.error.message };
+      return res.paymentMethod.id;
+    });
+  }
+
+  form.addEventListener("submit", function (e) {
+    if (busy) { e.preventDefault(); return; }
+    if (!entryActive()) { setBusy(true); return; }  // a saved card: post as is
+    e.preventDefault();
+    if (!cardComplete()) { refresh(); return; }
+    clearErrors();
+    setBusy(true);
+    (gateway === "stripe" ? tokenizeStripe() : tokenizeSandbox()).then(function (id) {
+      hidden.value = id;
+      // Nothing of the card stays in the page once we have the reference.
+      if (gateway === "sandbox") entry.querySelectorAll("[data-card-field]").forEach(function (i) { i.value = ""; });
+      HTMLFormElement.prototype.submit.call(form);
+    }, function (err) {
+      setBusy(false);
+      showError(err.field, err.message);
+    });
+  });
+
+  form.addEventListener("input", refresh);
+  form.addEventListener("change", refresh);
+  window.addEventListener("pageshow", function () { setBusy(false); });
+
+  if (gateway === "stripe" && window.Stripe) {
+    stripe = window.Stripe(entry.getAttribute("data-stripe-key"));
+    elements = stripe.elements({
+      mode: "payment", currency: "usd", amount: +entry.getAttribute("data-amount"),
+      paymentMethodCreation: "manual", paymentMethodTypes: ["card"],
+    });
+    var element = elements.create("payment");
+    element.mount("#payment-element");
+    element.on("change", function (ev) { stripeComplete = ev.complete; refresh(); });
+    // 3-D Secure: the server asked the browser to finish the payment, then confirms it.
+    var secret = form.getAttribute("data-next-action-secret");
+    if (secret) {
+      setBusy(true);
+      stripe.handleNextAction({ clientSecret: secret }).then(function () {
+        form.setAttribute("action", form.getAttribute("data-confirm-url"));
+        HTMLFormElement.prototype.submit.call(form);
+      });
+    }
+  }
+  refresh();
+})();

@@ -23,59 +23,67 @@ from sqlalchemy import select  # noqa: E402
 from app.clock import FixedClock  # noqa: E402
 from app.main import create_app  # noqa: E402
 from app.services import send_link  # noqa: E402
+from app.services.sms_worker import deliver_due  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from app.store.db import make_engine, make_sessionmaker  # noqa: E402
 from app.store.migrate import upgrade  # noqa: E402
-from app.store.models import Client, SmsMessage, StaffUser, Vehicle  # noqa: E402
+from app.store.models import Client, StaffUser, Vehicle  # noqa: E402
 from app.store.seed import seed  # noqa: E402
 
 BUDGET = 30 * 1024
 NOW = datetime(2026, 11, 25, 16, 0, tzinfo=UTC)
 
 
-async def main() -> None:
+def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite+aiosqlite:///{tmp}/bench.db"
-        upgrade(url)
-        engine = make_engine(url)
-        async with make_sessionmaker(engine)() as s:
-            await seed(s, NOW, generated=0)
-        await engine.dispose()
-        settings = Settings(
-            database_url=url, sms_worker=False, payments_gateway="sandbox", _env_file=None
-        )  # type: ignore[call-arg]
-        app = create_app(settings, clock=FixedClock(NOW))
-        async with AsyncTestClient(app=app) as c:
-            async with app.state.sessionmaker() as s:
-                client = (
-                    await s.execute(select(Client).where(Client.account_number == "100002"))
-                ).scalar_one()
-                staff = (await s.execute(select(StaffUser))).scalars().first()
-                vehicle = (
-                    (await s.execute(select(Vehicle).where(Vehicle.client_id == client.id)))
-                    .scalars()
-                    .first()
-                )
-                await send_link.send(
-                    s,
-                    staff=staff,
-                    client_id=client.id,
-                    vehicle_id=vehicle.id,
-                    days=30,
-                    raw_phone=client.phone_e164,
-                    reviewed_total_cents=None,
-                    now=NOW,
-                    ttl_seconds=600,
-                    base_url="http://127.0.0.1:8000",
-                    company="Demo",
-                )
-                body = (await s.execute(select(SmsMessage.body))).scalar_one()
-            token = re.search(r"/pay/(\S+)", body).group(1)
-            page = await c.get(f"/pay/{token}")
-            assets = re.findall(r'(?:href|src)="(/static/[^"]+)"', page.text)
-            rows = [("page HTML", page.content)]
-            for asset in assets:
-                rows.append((asset, (await c.get(asset)).content))
+        upgrade(url)  # Alembic runs its own event loop: before ours starts
+        asyncio.run(measure(url))
+
+
+async def measure(url: str) -> None:
+    engine = make_engine(url)
+    async with make_sessionmaker(engine)() as s:
+        await seed(s, NOW, generated=0)
+    await engine.dispose()
+    settings = Settings(
+        database_url=url, sms_worker=False, payments_gateway="sandbox", _env_file=None
+    )  # type: ignore[call-arg]
+    app = create_app(settings, clock=FixedClock(NOW))
+    async with AsyncTestClient(app=app) as c:
+        async with app.state.sessionmaker() as s:
+            client = (
+                await s.execute(select(Client).where(Client.account_number == "100002"))
+            ).scalar_one()
+            staff = (await s.execute(select(StaffUser))).scalars().first()
+            vehicle = (
+                (await s.execute(select(Vehicle).where(Vehicle.client_id == client.id)))
+                .scalars()
+                .first()
+            )
+            await send_link.send(
+                s,
+                staff=staff,
+                client_id=client.id,
+                vehicle_id=vehicle.id,
+                days=30,
+                raw_phone=client.phone_e164,
+                reviewed_total_cents=None,
+                now=NOW,
+                ttl_seconds=600,
+                base_url="http://127.0.0.1:8000",
+                company="Demo",
+                box=app.state.box,
+            )
+            await s.commit()
+        await deliver_due(app.state.sessionmaker, app.state.sms, app.state.clock, app.state.box)
+        body = next(iter(app.state.sms.delivered.values()))
+        token = re.search(r"/pay/(\S+)", body).group(1)
+        page = await c.get(f"/pay/{token}")
+        assets = re.findall(r'(?:href|src)="(/static/[^"]+)"', page.text)
+        rows = [("page HTML", page.content)]
+        for asset in assets:
+            rows.append((asset, (await c.get(asset)).content))
     total_raw = total_gz = 0
     print(f"{'resource':40} {'raw':>9} {'gzip':>9}")
     for name, content in rows:
@@ -89,4 +97,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()

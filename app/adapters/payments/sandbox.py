@@ -46,7 +46,7 @@ DECLINE_CARDS = {
 }
 DECLINE_MESSAGES = {
     "generic_decline": "Your card was declined. Try another card or call your bank.",
-    "insufficient_funds": "Your card was declined for insufficient funds. Try another card.",
+    "insufficient_funds": "Your card has insufficient funds. Try another card.",
     "expired_card": "Your card has expired. Check the expiry date or use another card.",
     "incorrect_cvc": "Your card's security code is incorrect. Check it and try again.",
 }

@@ -95,7 +95,7 @@ class PaymentOutcome:
     failure_message: str | None = None
 
 
-async def _outcome(session: AsyncSession, payment: Payment) -> PaymentOutcome:
+async def outcome_of(session: AsyncSession, payment: Payment) -> PaymentOutcome:
     number = None
     if payment.invoice_id is not None:
         invoice = await session.get(Invoice, payment.invoice_id)
@@ -146,7 +146,7 @@ async def charge(
                 await s.execute(select(Payment).where(col(Payment.idempotency_key) == key))
             ).scalar_one_or_none()
             if existing is not None:  # a retry of the same request: report the first one
-                return await _outcome(s, existing)
+                return await outcome_of(s, existing)
             raise
         pid = payment.id
         assert pid is not None
@@ -317,7 +317,7 @@ async def apply_success(
         if done.rowcount != 1:  # type: ignore[attr-defined]
             await s.rollback()  # already applied (a replay) or failed: change nothing
             await s.refresh(payment)
-            return await _outcome(s, payment)
+            return await outcome_of(s, payment)
         summary = InvoiceSummary.from_json(payment.summary_json)
         settled: list[Invoice] = []
         for invoice_id in summary.basis.invoice_ids:
@@ -409,6 +409,6 @@ async def apply_success(
             settled=[i.number for i in settled],
         )
         await s.commit()
-        outcome = await _outcome(s, payment)
+        outcome = await outcome_of(s, payment)
     log.info("payment_id=%s event=succeeded invoice_id=%s", payment_id, monitoring.id)
     return outcome

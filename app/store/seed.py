@@ -251,7 +251,8 @@ async def seed(session: AsyncSession, now: datetime, generated: int = 300) -> No
         (ana, altima, el_paso),
         (derek, malibu, austin),
     ):
-        await _paid_period(session, c, v, loc, now)
+        card = ("Mastercard", "4444") if c is james else ("Visa", "4242")
+        await _paid_period(session, c, v, loc, now, card)
 
     assert james.id is not None
     await add_invoice(
@@ -307,7 +308,12 @@ async def seed(session: AsyncSession, now: datetime, generated: int = 300) -> No
 
 
 async def _paid_period(
-    session: AsyncSession, c: Client, v: Vehicle, loc: Location, now: datetime
+    session: AsyncSession,
+    c: Client,
+    v: Vehicle,
+    loc: Location,
+    now: datetime,
+    card: tuple[str, str],
 ) -> None:
     assert c.id is not None and v.id is not None
     days = v.billing_cycle_days
@@ -324,8 +330,8 @@ async def _paid_period(
         status="succeeded",
         idempotency_key=f"seed-{v.id}-{period.start}",
         processor_ref=f"pi_seed_{v.id}",
-        card_brand="Visa",
-        card_last4="4242",
+        card_brand=card[0],
+        card_last4=card[1],
         summary_json="{}",
         created_at=paid_at,
         completed_at=paid_at,

@@ -57,14 +57,16 @@ def link_view(link: PaymentLink, now: datetime) -> LinkView:
     )
 
 
-async def _account(db: AsyncSession, client_id: FromPath[int]) -> Account:
+async def account_or_404(db: AsyncSession, client_id: FromPath[int]) -> Account:
     try:
         return await load_account(db, client_id)
     except NotFound:
         raise NotFoundException() from None
 
 
-async def _header(db: AsyncSession, account: Account, now: datetime) -> dict[str, Any]:
+async def client_header_context(
+    db: AsyncSession, account: Account, now: datetime
+) -> dict[str, Any]:
     today = local_today(now, account.location.timezone)
     invoices = await open_invoices(db, account.client.id or 0)
     return {
@@ -76,7 +78,7 @@ async def _header(db: AsyncSession, account: Account, now: datetime) -> dict[str
     }
 
 
-def _fragment_or_page(
+def fragment_or_page(
     request: Request[Any, Any, Any],
     fragment: str,
     page: str,
@@ -96,7 +98,7 @@ class PlusController(Controller):
     ) -> Response[Any]:
         q = q.strip()[:80]
         rows = await queries.search_clients(db, q) if q else []
-        return _fragment_or_page(
+        return fragment_or_page(
             request,
             "plus/_search_results.html",
             "plus/home.html",
@@ -113,9 +115,9 @@ class PlusController(Controller):
         client_id: FromPath[int],
     ) -> Response[Any]:
         now = clock.now()
-        account = await _account(db, client_id)
+        account = await account_or_404(db, client_id)
         latest = await queries.latest_link(db, client_id)
-        ctx = await _header(db, account, now)
+        ctx = await client_header_context(db, account, now)
         ctx.update(staff=staff, tab="info", state="closed", form=Form(), now=now)
         if latest is not None:
             view = link_view(latest, now)
@@ -134,8 +136,8 @@ class PlusController(Controller):
     ) -> Response[Any]:
         """Open the form (no query) or Get Summary (vehicle_id and days given)."""
         now = clock.now()
-        account = await _account(db, client_id)
-        ctx = await _header(db, account, now)
+        account = await account_or_404(db, client_id)
+        ctx = await client_header_context(db, account, now)
         params = request.query_params
         form = Form(values={k: str(params.get(k, "")) for k in ("vehicle_id", "days", "phone")})
         ctx.update(staff=staff, tab="info", form=form, now=now, state="form")
@@ -156,7 +158,7 @@ class PlusController(Controller):
             )
             v = account.vehicles[0] if account.vehicles else None
             form.values["days"] = str(v.billing_cycle_days) if v else "30"
-        return _fragment_or_page(request, "plus/_send_link.html", "plus/client.html", ctx, status)
+        return fragment_or_page(request, "plus/_send_link.html", "plus/client.html", ctx, status)
 
     @post("/clients/{client_id:int}/links", name="plus_send_link")
     async def send_message(
@@ -169,18 +171,18 @@ class PlusController(Controller):
         client_id: FromPath[int],
     ) -> Response[Any]:
         now = clock.now()
-        account = await _account(db, client_id)
+        account = await account_or_404(db, client_id)
         form = await read_form(request)
-        ctx = await _header(db, account, now)
+        ctx = await client_header_context(db, account, now)
         ctx.update(staff=staff, tab="info", form=form, now=now, state="summary")
         if not account.location.accepts_payments:
             form.error("form", PaymentsNotAccepted.message)
             ctx["state"] = "closed"
-            return _fragment_or_page(request, "plus/_send_link.html", "plus/client.html", ctx, 409)
+            return fragment_or_page(request, "plus/_send_link.html", "plus/client.html", ctx, 409)
         summary, status = await _get_summary(db, account, form, now)
         if summary is None:
             ctx["state"] = "form"
-            return _fragment_or_page(
+            return fragment_or_page(
                 request, "plus/_send_link.html", "plus/client.html", ctx, status
             )
         ctx["summary"] = summary
@@ -204,13 +206,13 @@ class PlusController(Controller):
             )
         except (InvalidPhone, send_link.OptedOut) as exc:
             form.error("phone", exc.message)
-            return _fragment_or_page(request, "plus/_send_link.html", "plus/client.html", ctx, 422)
+            return fragment_or_page(request, "plus/_send_link.html", "plus/client.html", ctx, 422)
         except (send_link.TooManyLinks, send_link.TooManyTexts) as exc:
             form.error("form", exc.message)
-            return _fragment_or_page(request, "plus/_send_link.html", "plus/client.html", ctx, 429)
+            return fragment_or_page(request, "plus/_send_link.html", "plus/client.html", ctx, 429)
         except send_link.SummaryChanged as exc:
             form.error("form", exc.message)
-            return _fragment_or_page(request, "plus/_send_link.html", "plus/client.html", ctx, 409)
+            return fragment_or_page(request, "plus/_send_link.html", "plus/client.html", ctx, 409)
         if not is_htmx(request):
             return Redirect(
                 f"/plus/clients/{client_id}?sent={sent.link.id}#send-link", status_code=303
@@ -233,7 +235,7 @@ class PlusController(Controller):
             raise NotFoundException()
         if not is_htmx(request):
             return Redirect(f"/plus/clients/{client_id}/links#link-{link_id}", status_code=303)
-        account = await _account(db, client_id)
+        account = await account_or_404(db, client_id)
         return render(
             "plus/_link_status.html",
             headers=VARY,
@@ -264,7 +266,7 @@ class PlusController(Controller):
         except send_link.LinkNotCancellable as exc:
             error = exc.message
             await db.refresh(link)
-        account = await _account(db, client_id)
+        account = await account_or_404(db, client_id)
         if not is_htmx(request):
             return Redirect(f"/plus/clients/{client_id}/links#link-{link_id}", status_code=303)
         return render(
@@ -287,8 +289,8 @@ class PlusController(Controller):
         client_id: FromPath[int],
     ) -> Response[Any]:
         now = clock.now()
-        account = await _account(db, client_id)
-        ctx = await _header(db, account, now)
+        account = await account_or_404(db, client_id)
+        ctx = await client_header_context(db, account, now)
         rows = await queries.client_links(db, client_id)
         ctx.update(
             staff=staff, tab="links", rows=[(r, link_view(r.link, now)) for r in rows], now=now

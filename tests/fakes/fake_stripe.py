@@ -171,6 +171,42 @@ class FakeStripe:
     def requests_to(self, method: str, path: str) -> list[RecordedRequest]:
         return [r for r in self.requests if r.method == method and r.path == path]
 
+    # -- what the payer's bank does (3-D Secure), for tests ----------------------------------
+
+    def complete_action(self, pi_id: str, *, processing: bool = False) -> Json:
+        """The payer passed 3-D Secure: the intent waiting on `requires_action` succeeds (or,
+        with `processing`, is still settling). Returns a copy of the intent."""
+        with self._lock:
+            intent = self.payment_intents[pi_id]
+            assert intent["status"] == "requires_action", intent["status"]
+            intent["next_action"] = None
+            intent["latest_charge"] = self._new_id("ch")
+            if processing:
+                intent["status"] = "processing"
+            else:
+                intent["status"] = "succeeded"
+                intent["amount_received"] = intent["amount"]
+                self.charges.append(intent)
+            return dict(intent)
+
+    def fail_action(self, pi_id: str) -> Json:
+        """The payer failed (or abandoned) 3-D Secure: the intent goes back to
+        `requires_payment_method` with an authentication error. Returns a copy of the intent."""
+        with self._lock:
+            intent = self.payment_intents[pi_id]
+            assert intent["status"] == "requires_action", intent["status"]
+            intent["next_action"] = None
+            intent["status"] = "requires_payment_method"
+            intent["last_payment_error"] = {
+                "type": "invalid_request_error",
+                "code": "payment_intent_authentication_failure",
+                "message": "The provided PaymentMethod has failed authentication. You can provide"
+                " payment_method_data or a new PaymentMethod to attempt to fulfill this"
+                " PaymentIntent again.",
+                "payment_method": dict(self.payment_methods[intent["payment_method"]]),
+            }
+            return dict(intent)
+
     # -- the API -----------------------------------------------------------------------------
 
     def _new_id(self, prefix: str) -> str:

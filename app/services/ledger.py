@@ -1,0 +1,283 @@
+"""Account History: the client's ledger, staff-added invoices, and voiding (supervisors only)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from app.domain.errors import DomainError
+from app.domain.money import parse_amount
+from app.domain.periods import local_today
+from app.services import audit
+from app.services.payments import CLAIM_TIMEOUT
+from app.services.summary import NotFound
+from app.store.models import Client, Invoice, Payment, StaffUser, Vehicle
+from app.store.repo import add_invoice
+
+MAX_INVOICE_CENTS = 1_000_000  # $10,000.00
+VOID_ROLES = ("supervisor", "admin")
+CHANNELS = {
+    "link": "Secure Payment Link",
+    "staff_card_on_file": "Card on file (staff)",
+    "portal": "My Account",
+    "autopay": "AutoPay",
+}
+
+
+class InvoiceInvalid(DomainError):
+    """Field-level problems with a new invoice; `errors` maps field → message."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("Check the invoice details.")
+        self.errors = errors
+
+
+class NotAllowed(DomainError):
+    message = "Only a supervisor can void an invoice."
+
+
+class CannotVoid(DomainError):
+    message = "Only an open invoice can be voided; this one is already paid or void."
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    kind: str  # invoice | payment
+    id: int
+    on: date  # local date of the entry
+    at: datetime
+    reference: str  # invoice number, or the payment's card
+    description: str
+    vehicle: str
+    status: str  # open | past-due | paid | void | succeeded | failed | pending
+    charge_cents: int | None  # what the client owes from this entry
+    payment_cents: int | None  # what the client paid
+    balance_cents: int  # running balance after this entry
+    failure: str | None = None
+    voidable: bool = False
+
+
+@dataclass(frozen=True)
+class Ledger:
+    rows: list[LedgerRow]  # newest first
+    balance_cents: int
+    past_due_cents: int
+
+
+def _local(at: datetime, tz: str) -> date:
+    return local_today(at, tz)
+
+
+async def ledger(session: AsyncSession, client_id: int, now: datetime, tz: str) -> Ledger:
+    """Invoices and payment attempts with a running balance (oldest → newest, shown newest first).
+
+    Open and paid invoices add to the balance; void ones do not. Succeeded payments take away;
+    failed and pending attempts are listed for staff but change nothing.
+    """
+    today = local_today(now, tz)
+    vehicles = {
+        v.id: v.label
+        for v in (await session.execute(select(Vehicle).where(col(Vehicle.client_id) == client_id)))
+        .scalars()
+        .all()
+    }
+    invoices = (
+        (await session.execute(select(Invoice).where(col(Invoice.client_id) == client_id)))
+        .scalars()
+        .all()
+    )
+    payments = (
+        (await session.execute(select(Payment).where(col(Payment.client_id) == client_id)))
+        .scalars()
+        .all()
+    )
+    entries: list[tuple[datetime, int, int, object]] = []
+    for inv in invoices:
+        # An invoice enters the ledger when it was issued; a payment's own monitoring invoice
+        # sorts just before the payment that created it (same time, lower rank).
+        entries.append((inv.created_at, 0, inv.id or 0, inv))
+    for pay in payments:
+        entries.append((pay.completed_at or pay.created_at, 1, pay.id or 0, pay))
+    entries.sort(key=lambda e: (e[0], e[1], e[2]))
+
+    balance = 0
+    past_due = 0
+    rows: list[LedgerRow] = []
+    for at, _, _, item in entries:
+        if isinstance(item, Invoice):
+            counts = item.status != "void"
+            if counts:
+                balance += item.total_cents
+            status = item.status
+            if status == "open" and item.due_date < today:
+                status = "past-due"
+                past_due += item.total_cents
+            rows.append(
+                LedgerRow(
+                    kind="invoice",
+                    id=item.id or 0,
+                    on=_local(at, tz),
+                    at=at,
+                    reference=item.number,
+                    description=item.description,
+                    vehicle=vehicles.get(item.vehicle_id, "") if item.vehicle_id else "",
+                    status=status,
+                    charge_cents=item.total_cents,
+                    payment_cents=None,
+                    balance_cents=balance,
+                    voidable=item.status == "open",
+                )
+            )
+        else:
+            assert isinstance(item, Payment)
+            if item.status == "succeeded":
+                balance -= item.amount_cents
+            card = (
+                f"{item.card_brand} ending {item.card_last4}"
+                if item.card_brand and item.card_last4
+                else "Card"
+            )
+            rows.append(
+                LedgerRow(
+                    kind="payment",
+                    id=item.id or 0,
+                    on=_local(at, tz),
+                    at=at,
+                    reference=card,
+                    description=f"Payment — {CHANNELS.get(item.channel, item.channel)}",
+                    vehicle=vehicles.get(item.vehicle_id, "") if item.vehicle_id else "",
+                    status=item.status,
+                    charge_cents=None,
+                    payment_cents=item.amount_cents,
+                    balance_cents=balance,
+                    failure=item.failure_message if item.status == "failed" else None,
+                )
+            )
+    rows.reverse()
+    return Ledger(rows=rows, balance_cents=balance, past_due_cents=past_due)
+
+
+def validate_invoice(
+    *,
+    vehicle_id: str,
+    description: str,
+    amount: str,
+    due_date: str,
+    vehicle_ids: set[int],
+    today: date,
+) -> tuple[int | None, str, int, date]:
+    """Check what staff typed; raise InvoiceInvalid with a message per field."""
+    errors: dict[str, str] = {}
+    vid: int | None = None
+    if vehicle_id:
+        if vehicle_id.isdigit() and int(vehicle_id) in vehicle_ids:
+            vid = int(vehicle_id)
+        else:
+            errors["vehicle_id"] = "Choose one of this client's vehicles, or none."
+    description = " ".join(description.split())
+    if not description:
+        errors["description"] = "Enter a description, like “Device recalibration fee”."
+    elif len(description) > 200:
+        errors["description"] = "Keep the description to 200 characters or fewer."
+    cents = 0
+    try:
+        cents = parse_amount(amount)
+    except DomainError:
+        errors["amount"] = "Enter an amount in dollars and cents, like 45.00."
+    else:
+        if cents <= 0:
+            errors["amount"] = "Enter an amount over $0.00."
+        elif cents > MAX_INVOICE_CENTS:
+            errors["amount"] = "Enter an amount of $10,000.00 or less."
+    due = today
+    try:
+        due = date.fromisoformat(due_date)
+    except ValueError:
+        errors["due_date"] = "Enter the due date as a date, like 2026-12-15."
+    else:
+        if not today - timedelta(days=365) <= due <= today + timedelta(days=365):
+            errors["due_date"] = "Enter a due date within a year of today."
+    if errors:
+        raise InvoiceInvalid(errors)
+    return vid, description, cents, due
+
+
+async def create_invoice(
+    session: AsyncSession,
+    *,
+    staff: StaffUser,
+    client_id: int,
+    vehicle_id: int | None,
+    description: str,
+    amount_cents: int,
+    due_date: date,
+    now: datetime,
+) -> Invoice:
+    invoice = await add_invoice(
+        session,
+        client_id=client_id,
+        vehicle_id=vehicle_id,
+        kind="charge",
+        description=description,
+        amount_cents=amount_cents,
+        tax_cents=0,
+        due_date=due_date,
+        status="open",
+        created_at=now,
+        created_by_staff_id=staff.id,
+    )
+    audit.record(
+        session,
+        at=now,
+        actor_type="staff",
+        actor_id=staff.id,
+        client_id=client_id,
+        action="invoice.added",
+        invoice=invoice.number,
+        amount_cents=amount_cents,
+        due_date=due_date.isoformat(),
+    )
+    await session.commit()
+    return invoice
+
+
+async def void_invoice(
+    session: AsyncSession, *, staff: StaffUser, client_id: int, invoice_id: int, now: datetime
+) -> Invoice:
+    if staff.role not in VOID_ROLES:
+        raise NotAllowed()
+    invoice = await session.get(Invoice, invoice_id)
+    if invoice is None or invoice.client_id != client_id:
+        raise NotFound("That invoice was not found.")
+    client = await session.get(Client, client_id)
+    if (
+        client is not None
+        and client.payment_in_flight is not None
+        and client.payment_in_flight_at is not None
+        and client.payment_in_flight_at > now - CLAIM_TIMEOUT
+    ):
+        raise CannotVoid("A payment is being processed for this account. Try again in a minute.")
+    done = await session.execute(
+        update(Invoice)
+        .where(col(Invoice.id) == invoice_id, col(Invoice.status) == "open")
+        .values(status="void", voided_at=now)
+    )
+    if done.rowcount != 1:  # type: ignore[attr-defined]
+        raise CannotVoid()  # nothing was written
+    audit.record(
+        session,
+        at=now,
+        actor_type="staff",
+        actor_id=staff.id,
+        client_id=client_id,
+        action="invoice.voided",
+        invoice=invoice.number,
+        amount_cents=invoice.total_cents,
+    )
+    await session.commit()
+    await session.refresh(invoice)
+    return invoice

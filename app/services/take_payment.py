@@ -1,0 +1,141 @@
+"""Take Payment: staff charge a client's card on file, off-session, for the next monitor payment.
+
+The amount is the server's own Invoice Summary; the form only says which vehicle, how many
+days, which card, what total staff reviewed, and a one-time request key (so a double click
+charges once). A summary that moved since review is refused with the fresh one.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col
+
+from app.adapters.payments.port import PaymentGateway
+from app.clock import Clock
+from app.domain.errors import DomainError, StaleSummary
+from app.domain.periods import local_today
+from app.domain.summary import InvoiceSummary
+from app.services import audit, payments
+from app.services.cards import CardView, get_card, list_cards, usable_card
+from app.services.summary import PaymentsNotAccepted, compute, load_account
+from app.store.models import CardOnFile, Payment, StaffUser
+
+_KEY = re.compile(r"^[0-9a-f]{32}$")
+
+
+class SummaryMoved(StaleSummary):
+    """The total changed after staff reviewed it; carries the fresh summary."""
+
+    message = (
+        "The amount due changed since you reviewed it, so nothing was charged. "
+        "Review the updated summary, then charge again."
+    )
+
+    def __init__(self, fresh: InvoiceSummary) -> None:
+        super().__init__()
+        self.fresh = fresh
+
+
+class BadRequestKey(DomainError):
+    message = "This form is out of date. Start the payment again."
+
+
+@dataclass(frozen=True)
+class Quote:
+    summary: InvoiceSummary
+    cards: list[CardView]
+
+
+async def quote(
+    session: AsyncSession, *, client_id: int, vehicle_id: int, days: int, now: datetime
+) -> Quote:
+    account = await load_account(session, client_id)
+    if not account.location.accepts_payments:
+        raise PaymentsNotAccepted()
+    summary = await compute(session, client_id=client_id, vehicle_id=vehicle_id, days=days, now=now)
+    today = local_today(now, account.location.timezone)
+    return Quote(summary=summary, cards=await list_cards(session, client_id, today))
+
+
+async def chosen_card(
+    session: AsyncSession, *, client_id: int, card_id: int, now: datetime, tz: str
+) -> CardOnFile:
+    """One of this client's cards, not expired (CardExpired / NotFound otherwise)."""
+    return await usable_card(session, client_id, card_id, local_today(now, tz))
+
+
+async def take(
+    maker: async_sessionmaker[AsyncSession],
+    gateway: PaymentGateway,
+    clock: Clock,
+    *,
+    staff: StaffUser,
+    client_id: int,
+    vehicle_id: int,
+    days: int,
+    card_id: int,
+    reviewed_total_cents: int,
+    request_key: str,
+    company: str,
+) -> tuple[payments.PaymentOutcome, CardOnFile]:
+    """Charge the card once. Raises SummaryMoved, CardExpired, NotFound, PaymentsNotAccepted and
+    the payment core's errors (CardDeclined, PaymentInProgress, StaleSummary, GatewayError)."""
+    if not _KEY.match(request_key):
+        raise BadRequestKey()
+    now = clock.now()
+    key = f"staff_{request_key}"
+    async with maker() as s:
+        # A repeat of a submission already made (a double click, a resent form): report that one.
+        earlier = (
+            await s.execute(select(Payment).where(col(Payment.idempotency_key) == key))
+        ).scalar_one_or_none()
+        if earlier is not None and earlier.client_id == client_id:
+            return await payments.outcome_of(s, earlier), await get_card(s, client_id, card_id)
+        account = await load_account(s, client_id)
+        if not account.location.accepts_payments:
+            raise PaymentsNotAccepted()
+        summary = await compute(s, client_id=client_id, vehicle_id=vehicle_id, days=days, now=now)
+        card = await chosen_card(
+            s, client_id=client_id, card_id=card_id, now=now, tz=account.location.timezone
+        )
+        customer = account.client.processor_customer
+        if summary.total_cents != reviewed_total_cents:
+            raise SummaryMoved(summary)
+        audit.record(
+            s,
+            at=now,
+            actor_type="staff",
+            actor_id=staff.id,
+            client_id=client_id,
+            action="payment.staff_charge",
+            amount_cents=summary.total_cents,
+            card=f"{card.brand} {card.last4}",
+            vehicle_id=vehicle_id,
+            days=days,
+            request_key=request_key,
+        )
+        await s.commit()
+    outcome = await payments.charge(
+        maker,
+        gateway,
+        clock,
+        payments.ChargeRequest(
+            client_id=client_id,
+            summary=summary,
+            channel="staff_card_on_file",
+            payment_method=card.processor_ref,
+            actor_type="staff",
+            actor_id=staff.id,
+            customer=customer,
+            off_session=True,
+            staff_id=staff.id,
+            idempotency_key=key,
+        ),
+        company=company,
+    )
+    return outcome, card

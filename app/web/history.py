@@ -1,0 +1,350 @@
+"""PLUS Web Account History: the ledger, Add New Invoice, void, and Take Payment.
+
+Every form works as a plain post (redirect back to the tab) and as htmx (a fragment in place,
+with the ledger refreshed out of band).
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath, FromQuery
+from litestar.response import Redirect
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.adapters.payments.port import CardDeclined, GatewayError
+from app.domain.errors import DomainError, InvalidDays, StaleSummary
+from app.domain.periods import local_today, parse_days
+from app.formatting import money
+from app.services import ledger, payments, take_payment
+from app.services.cards import CardExpired
+from app.services.summary import Account, NotFound, PaymentsNotAccepted
+from app.store.models import Payment
+from app.web.deps import ClockDep, Db, SettingsDep, Staff
+from app.web.forms import Form, is_htmx, read_form
+from app.web.plus import VARY, account_or_404, client_header_context
+from app.web.render import render
+
+
+def _base(client_id: int) -> str:
+    return f"/plus/clients/{client_id}/history"
+
+
+async def _context(db: AsyncSession, staff: Any, account: Account, now: datetime) -> dict[str, Any]:
+    ctx = await client_header_context(db, account, now)
+    ctx.update(
+        staff=staff,
+        tab="history",
+        now=now,
+        today=local_today(now, account.location.timezone),
+        ledger=await ledger.ledger(db, account.client.id or 0, now, account.location.timezone),
+        can_void=staff.role in ledger.VOID_ROLES,
+        base=_base(account.client.id or 0),
+        action="",
+        form=Form(),
+        notice=None,
+    )
+    return ctx
+
+
+def _respond(
+    request: Request[Any, Any, Any], ctx: dict[str, Any], status_code: int = 200
+) -> Response[Any]:
+    """htmx: the action panel, plus the ledger and header alert out of band. Else: the page."""
+    name = "plus/_history_action.html" if is_htmx(request) else "plus/history.html"
+    return render(name, status_code=status_code, headers=VARY, oob=True, **ctx)
+
+
+def _default_vehicle(account: Account, wanted: str) -> str:
+    ids = [str(v.id) for v in account.vehicles]
+    if wanted in ids:
+        return wanted
+    return ids[0] if ids else ""
+
+
+def _cycle_days(account: Account, vehicle_id: str) -> str:
+    for v in account.vehicles:
+        if str(v.id) == vehicle_id:
+            return str(v.billing_cycle_days if v.billing_cycle_days in (14, 30) else 30)
+    return "30"
+
+
+class HistoryController(Controller):
+    path = "/plus/clients/{client_id:int}/history"
+
+    @get("/", name="plus_history")
+    async def page(
+        self,
+        request: Request[Any, Any, Any],
+        staff: Staff,
+        db: Db,
+        clock: ClockDep,
+        client_id: FromPath[int],
+        action: FromQuery[str] = "",
+        paid: FromQuery[int | None] = None,
+        added: FromQuery[str] = "",
+        voided: FromQuery[str] = "",
+    ) -> Response[Any]:
+        now = clock.now()
+        account = await account_or_404(db, client_id)
+        ctx = await _context(db, staff, account, now)
+        if action == "add_invoice":
+            ctx.update(action="add_invoice")
+        elif action == "take_payment":
+            await self._take_form(db, account, ctx, Form(), now)
+        elif paid is not None:
+            payment = await db.get(Payment, paid)
+            if payment is not None and payment.client_id == client_id:
+                ctx["notice"] = _paid_notice(payment)
+        elif added:
+            ctx["notice"] = ("ok", f"Invoice {added[:20]} added.")
+        elif voided:
+            ctx["notice"] = ("ok", f"Invoice {voided[:20]} voided.")
+        return render("plus/history.html", headers=VARY, **ctx)
+
+    # -- Add New Invoice -------------------------------------------------------------------
+    @get("/invoice-form", name="plus_invoice_form")
+    async def invoice_form(
+        self, request: Request[Any, Any, Any], staff: Staff, db: Db, clock: ClockDep,
+        client_id: FromPath[int],
+    ) -> Response[Any]:  # fmt: skip
+        account = await account_or_404(db, client_id)
+        ctx = await _context(db, staff, account, clock.now())
+        ctx.update(action="add_invoice")
+        if not is_htmx(request):
+            return Redirect(f"{_base(client_id)}?action=add_invoice", status_code=303)
+        return render("plus/_history_action.html", headers=VARY, oob=False, **ctx)
+
+    @get("/close", name="plus_history_close")
+    async def close(
+        self, request: Request[Any, Any, Any], staff: Staff, db: Db, clock: ClockDep,
+        client_id: FromPath[int],
+    ) -> Response[Any]:  # fmt: skip
+        if not is_htmx(request):
+            return Redirect(_base(client_id), status_code=303)
+        account = await account_or_404(db, client_id)
+        ctx = await _context(db, staff, account, clock.now())
+        return render("plus/_history_action.html", headers=VARY, oob=False, **ctx)
+
+    @post("/invoices", name="plus_add_invoice")
+    async def add_invoice(
+        self, request: Request[Any, Any, Any], staff: Staff, db: Db, clock: ClockDep,
+        client_id: FromPath[int],
+    ) -> Response[Any]:  # fmt: skip
+        now = clock.now()
+        account = await account_or_404(db, client_id)
+        form = await read_form(request)
+        try:
+            vid, description, cents, due = ledger.validate_invoice(
+                vehicle_id=form.get("vehicle_id"),
+                description=form.get("description"),
+                amount=form.get("amount"),
+                due_date=form.get("due_date"),
+                vehicle_ids={v.id or 0 for v in account.vehicles},
+                today=local_today(now, account.location.timezone),
+            )
+        except ledger.InvoiceInvalid as exc:
+            form.errors.update(exc.errors)
+            ctx = await _context(db, staff, account, now)
+            ctx.update(action="add_invoice", form=form)
+            return _respond(request, ctx, 422)
+        invoice = await ledger.create_invoice(
+            db,
+            staff=staff,
+            client_id=client_id,
+            vehicle_id=vid,
+            description=description,
+            amount_cents=cents,
+            due_date=due,
+            now=now,
+        )
+        if not is_htmx(request):
+            return Redirect(f"{_base(client_id)}?added={invoice.number}", status_code=303)
+        ctx = await _context(db, staff, account, now)
+        ctx["notice"] = (
+            "ok",
+            f"Invoice {invoice.number} added: {description}, {money(invoice.total_cents)}.",
+        )
+        return _respond(request, ctx)
+
+    @post("/invoices/{invoice_id:int}/void", name="plus_void_invoice")
+    async def void(
+        self, request: Request[Any, Any, Any], staff: Staff, db: Db, clock: ClockDep,
+        client_id: FromPath[int], invoice_id: FromPath[int],
+    ) -> Response[Any]:  # fmt: skip
+        now = clock.now()
+        account = await account_or_404(db, client_id)
+        try:
+            invoice = await ledger.void_invoice(
+                db, staff=staff, client_id=client_id, invoice_id=invoice_id, now=now
+            )
+        except NotFound:
+            raise NotFoundException() from None
+        except ledger.NotAllowed as exc:
+            ctx = await _context(db, staff, account, now)
+            ctx["notice"] = ("error", exc.message)
+            return _respond(request, ctx, 403)
+        except ledger.CannotVoid as exc:
+            ctx = await _context(db, staff, account, now)
+            ctx["notice"] = ("error", exc.message)
+            return _respond(request, ctx, 409)
+        if not is_htmx(request):
+            return Redirect(f"{_base(client_id)}?voided={invoice.number}", status_code=303)
+        ctx = await _context(db, staff, account, now)
+        ctx["notice"] = ("ok", f"Invoice {invoice.number} voided.")
+        return _respond(request, ctx)
+
+    # -- Take Payment ----------------------------------------------------------------------
+    async def _take_form(
+        self, db: AsyncSession, account: Account, ctx: dict[str, Any], form: Form, now: datetime
+    ) -> int:
+        """Fill the Take Payment step: pick (vehicle, days) and, when valid, the summary + cards."""
+        vehicle_id = _default_vehicle(account, form.get("vehicle_id"))
+        form.values["vehicle_id"] = vehicle_id
+        if form.get("days") not in ("14", "30"):
+            if form.get("days"):
+                form.error("days", "Choose 14 or 30 days.")
+            form.values["days"] = _cycle_days(account, vehicle_id)
+        ctx.update(action="take_payment", form=form, step="pick", quote=None)
+        if not account.location.accepts_payments:
+            form.error("form", PaymentsNotAccepted.message)
+            return 409
+        if not vehicle_id:
+            form.error("form", "This client has no vehicles to take a payment for.")
+            return 409
+        try:
+            quote = await take_payment.quote(
+                db,
+                client_id=account.client.id or 0,
+                vehicle_id=int(vehicle_id),
+                days=parse_days(form.get("days")),
+                now=now,
+            )
+        except (InvalidDays, NotFound) as exc:
+            form.error("days" if isinstance(exc, InvalidDays) else "vehicle_id", exc.message)
+            return 422
+        ctx["quote"] = quote
+        usable = [c for c in quote.cards if c.usable]
+        if "card_id" not in form.values and usable:
+            form.values["card_id"] = str(usable[0].id)
+        return 200
+
+    @get("/take-payment", name="plus_take_payment")
+    async def take_form(
+        self, request: Request[Any, Any, Any], staff: Staff, db: Db, clock: ClockDep,
+        client_id: FromPath[int], vehicle_id: FromQuery[str] = "", days: FromQuery[str] = "",
+        quoted_vehicle_id: FromQuery[str] = "",
+    ) -> Response[Any]:  # fmt: skip
+        now = clock.now()
+        if quoted_vehicle_id and quoted_vehicle_id != vehicle_id:
+            days = ""  # another vehicle was picked: start from its own billing cycle
+        account = await account_or_404(db, client_id)
+        ctx = await _context(db, staff, account, now)
+        form = Form(values={k: v for k, v in (("vehicle_id", vehicle_id), ("days", days)) if v})
+        status = await self._take_form(db, account, ctx, form, now)
+        name = "plus/_history_action.html" if is_htmx(request) else "plus/history.html"
+        return render(name, status_code=status, headers=VARY, oob=False, **ctx)
+
+    @post("/take-payment/review", name="plus_take_payment_review")
+    async def review(
+        self, request: Request[Any, Any, Any], staff: Staff, db: Db, clock: ClockDep,
+        client_id: FromPath[int],
+    ) -> Response[Any]:  # fmt: skip
+        """The confirmation step: repeats amount and card; nothing is charged yet."""
+        now = clock.now()
+        account = await account_or_404(db, client_id)
+        form = await read_form(request)
+        ctx = await _context(db, staff, account, now)
+        status = await self._take_form(db, account, ctx, form, now)
+        if status != 200:
+            return _respond(request, ctx, status)
+        card_id = form.get("card_id")
+        try:
+            if not card_id.isdigit():
+                raise NotFound("Choose a card on file.")
+            card = await take_payment.chosen_card(
+                db, client_id=client_id, card_id=int(card_id), now=now,
+                tz=account.location.timezone,
+            )  # fmt: skip
+        except (NotFound, CardExpired) as exc:
+            form.error("card_id", exc.message)
+            return _respond(request, ctx, 422)
+        ctx.update(step="confirm", card=card, request_key=secrets.token_hex(16))
+        return _respond(request, ctx)
+
+    @post("/payments", name="plus_take_payment_charge")
+    async def charge(
+        self, request: Request[Any, Any, Any], staff: Staff, db: Db, clock: ClockDep,
+        settings: SettingsDep, client_id: FromPath[int],
+    ) -> Response[Any]:  # fmt: skip
+        account = await account_or_404(db, client_id)
+        form = await read_form(request)
+        reviewed = form.get("reviewed_total_cents")
+
+        async def back_to_pick(message: str, status: int, field: str = "form") -> Response[Any]:
+            ctx = await _context(db, staff, account, clock.now())
+            await self._take_form(db, account, ctx, form, clock.now())
+            form.error(field, message)
+            return _respond(request, ctx, status)
+
+        if not (form.get("card_id").isdigit() and reviewed.isdigit()):
+            return await back_to_pick("Choose a card and review the payment first.", 422)
+        try:
+            outcome, card = await take_payment.take(
+                request.app.state.sessionmaker,
+                request.app.state.gateway,
+                clock,
+                staff=staff,
+                client_id=client_id,
+                vehicle_id=int(form.get("vehicle_id") or 0),
+                days=parse_days(form.get("days")),
+                card_id=int(form.get("card_id")),
+                reviewed_total_cents=int(reviewed),
+                request_key=form.get("request_key"),
+                company=settings.company_name,
+            )
+        except take_payment.SummaryMoved as exc:
+            return await back_to_pick(exc.message, 409)
+        except (StaleSummary, payments.PaymentInProgress, PaymentsNotAccepted) as exc:
+            return await back_to_pick(exc.message, 409)
+        except CardDeclined as exc:
+            return await back_to_pick(
+                f"The card was declined: {exc.message} Nothing was charged.", 402, "card_id"
+            )
+        except (CardExpired, NotFound, InvalidDays) as exc:
+            return await back_to_pick(exc.message, 422, "card_id")
+        except GatewayError as exc:
+            return await back_to_pick(exc.message, 503)
+        except DomainError as exc:  # e.g. an out-of-date request key
+            return await back_to_pick(exc.message, 422)
+        if outcome.status == "failed":
+            return await back_to_pick(
+                f"The card was declined: {outcome.failure_message or ''} Nothing was charged.",
+                402,
+                "card_id",
+            )
+        if not is_htmx(request):
+            return Redirect(f"{_base(client_id)}?paid={outcome.payment_id}", status_code=303)
+        ctx = await _context(db, staff, account, clock.now())
+        payment = await db.get(Payment, outcome.payment_id)
+        assert payment is not None
+        ctx["notice"] = _paid_notice(payment, fallback=f"{card.brand} ending {card.last4}")
+        return _respond(request, ctx)
+
+
+def _paid_notice(payment: Payment, fallback: str = "the card") -> tuple[str, str]:
+    card = (
+        f"{payment.card_brand} ending {payment.card_last4}"
+        if payment.card_brand and payment.card_last4
+        else fallback
+    )
+    amount = money(payment.amount_cents)
+    if payment.status == "succeeded":
+        return ("ok", f"Payment of {amount} charged to {card}.")
+    if payment.status == "pending":
+        return ("warn", f"The payment of {amount} to {card} is still processing.")
+    return ("error", f"The payment of {amount} to {card} did not go through.")

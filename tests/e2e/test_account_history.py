@@ -1,0 +1,85 @@
+"""Staff at desktop width: Account History, Add New Invoice, Take Payment with a card on file."""
+
+from pathlib import Path
+from typing import Any
+
+from playwright.sync_api import expect
+
+from tests.e2e.conftest import LiveServer, shot
+from tests.e2e.test_send_link import open_client, sign_in_agent
+
+
+def settled(page: Any) -> None:
+    """htmx wires up swapped-in content when it settles (20 ms later); a person is never that
+    fast, a test is: wait for it before using new controls."""
+    expect(page.locator(".htmx-settling, .htmx-request, .htmx-swapping")).to_have_count(0)
+
+
+def pick_camry(page: Any) -> None:
+    expect(page.locator("#invoice-summary")).to_be_visible()
+    settled(page)
+    vehicle = page.get_by_label("Vehicle", exact=True)
+    vehicle.select_option(label=vehicle.locator("option", has_text="Camry").inner_text())
+
+
+def test_take_payment_for_james_carters_camry_with_mastercard(
+    desktop: Any, live_server: LiveServer, artifacts_dir: Path
+) -> None:
+    page = desktop
+    sign_in_agent(page)
+    open_client(page, "carter", "Carter, James")
+    page.get_by_role("link", name="Account History").click()
+    ledger = page.locator("#ledger")
+    expect(ledger.locator("tr[data-status=past-due]")).to_contain_text("$90.00")
+    shot(page, artifacts_dir, "history-01-ledger-1280")
+
+    # Add New Invoice: a bad amount keeps what was typed, then a good one lands in the ledger.
+    page.get_by_role("link", name="Add New Invoice").click()
+    page.get_by_label("Description").fill("Device recalibration fee")
+    page.get_by_label("Amount ($)").fill("0")
+    page.get_by_role("button", name="Add Invoice").click()
+    expect(page.locator("#inv-amount-error")).to_contain_text("over $0.00")
+    expect(page.get_by_label("Description")).to_have_value("Device recalibration fee")
+    shot(page, artifacts_dir, "history-02-invoice-error-1280")
+    page.get_by_label("Amount ($)").fill("25")
+    page.get_by_role("button", name="Add Invoice").click()
+    expect(page.locator("#history-notice")).to_contain_text("added")
+    expect(ledger.locator("tbody tr").first).to_contain_text("Device recalibration fee")
+
+    page.evaluate("window.__noReload = true")
+    page.get_by_role("link", name="Take Payment").click()
+    pick_camry(page)
+    expect(page.locator("form[hx-get] input[name=days][value='14']")).to_be_checked()
+    summary = page.locator("#invoice-summary")
+    expect(summary.locator(".summary-line--past_due dd")).to_have_text("$90.00")
+    expect(summary.locator(".summary-line--other_open dd")).to_have_text("$25.00")
+    expect(page.locator("#total-due")).to_have_text("$163.71")
+    expired = page.get_by_label("Visa ending 1881", exact=False)
+    expect(expired).to_be_disabled()
+    page.get_by_label("Mastercard ending 4444", exact=False).check()
+    shot(page, artifacts_dir, "history-03-take-payment-1280")
+
+    page.get_by_role("button", name="Review Payment").click()
+    expect(page.locator("#confirm-total")).to_have_text("$163.71")
+    expect(page.locator("#confirm-card")).to_have_text("Mastercard ending 4444")
+    shot(page, artifacts_dir, "history-04-confirm-1280")
+    page.get_by_role("button", name="Charge $163.71").dblclick()
+    expect(page.locator("#history-notice")).to_contain_text(
+        "Payment of $163.71 charged to Mastercard ending 4444"
+    )
+    top = ledger.locator("tbody tr").first
+    expect(top).to_have_attribute("data-status", "succeeded")
+    expect(top).to_contain_text("−$163.71")
+    expect(page.locator(".past-due-alert")).to_have_count(0)
+    assert page.evaluate("window.__noReload") is True  # updated in place, no reload
+    shot(page, artifacts_dir, "history-05-charged-1280")
+    assert live_server.app.state.gateway.successful_charge_count == 1
+    assert ledger.locator("tr[data-status=succeeded]", has_text="$163.71").count() == 1
+
+    # The past due is settled now: the Camry's next 14 days are $48.71.
+    page.get_by_role("link", name="Take Payment").click()
+    pick_camry(page)
+    expect(page.locator("#total-due")).to_have_text("$48.71")
+    expect(page.locator(".summary-line--past_due")).to_have_count(0)
+    shot(page, artifacts_dir, "history-06-next-quote-1280")
+    assert page.js_errors == []

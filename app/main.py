@@ -76,6 +76,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
                 worker.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await worker
+            close = getattr(gateway, "aclose", None)
+            if close is not None:
+                await close()
             await engine.dispose()
 
     session_config = CookieBackendConfig(

@@ -114,9 +114,14 @@ class PayController(Controller):
                 payment_method,
                 settings.company_name,
             )
-        except payments.LinkNotPayable:
-            await db.refresh(state.link)
-            return _final_page(await pay_link.find(db, token, clock.now()), settings)
+        except payments.LinkNotPayable as exc:
+            fresh = await pay_link.find(db, token, clock.now())
+            if fresh.status in links.LIVE_STATUSES:  # another attempt holds it right now
+                form.error("form", "A payment for this link is already being processed. "
+                           "Wait a minute, then reload this page; do not pay twice.")  # fmt: skip
+                return _page(fresh, settings, form, 409)
+            del exc
+            return _final_page(fresh, settings)
         except StaleSummary:
             return render("pay/stale.html", status_code=409, support_phone=_support(settings))
         except payments.PaymentInProgress as exc:
@@ -160,6 +165,11 @@ class PayController(Controller):
         if payment is None or payment.processor_ref is None:
             return _page(state, settings, Form(), 409)
         result: ChargeResult = await request.app.state.gateway.retrieve(payment.processor_ref)
+        if result.status == "processing":
+            # The bank accepted; the money is on its way. The webhook finishes it: never fail it.
+            return render("pay/processing.html", status_code=202, support_phone=_support(settings))
+        if result.status == "requires_action":
+            return _page(state, settings, Form(), 200, next_action_secret=result.client_secret)
         if result.status == "succeeded":
             await payments.apply_success(
                 request.app.state.sessionmaker,

@@ -27,9 +27,11 @@ class ChargeResult:
 
     `requires_action` carries `client_secret` so the browser can finish 3-D Secure
     (Stripe only); the payment stays pending until the processor reports success.
+    `failed` only comes from `retrieve`: the bank refused to confirm, or the attempt was
+    abandoned; nothing was charged.
     """
 
-    status: Literal["succeeded", "processing", "requires_action"]
+    status: Literal["succeeded", "processing", "requires_action", "failed"]
     processor_ref: str  # e.g. a PaymentIntent id
     amount_cents: int
     card: CardDetails | None

@@ -158,7 +158,7 @@ class StripeGateway:
 
     async def retrieve(self, processor_ref: str) -> ChargeResult:
         """The PaymentIntent's state. One back at `requires_payment_method` (3-D Secure failed
-        or was abandoned) comes back as `requires_action`: still not paid."""
+        or was abandoned) or canceled comes back as `failed`: nothing was charged."""
         try:
             intent = await self._client.v1.payment_intents.retrieve_async(
                 processor_ref, params={"expand": ["latest_charge"]}
@@ -252,8 +252,10 @@ class StripeGateway:
                 amount_cents=amount,
                 card=card,
             )
+        if after == "retrieve" and status in ("requires_payment_method", "canceled"):
+            return ChargeResult(status="failed", processor_ref=ref, amount_cents=amount, card=None)
         if status == "requires_action" or (
-            after == "retrieve" and status in ("requires_payment_method", "requires_confirmation")
+            after == "retrieve" and status == "requires_confirmation"
         ):
             return ChargeResult(
                 status="requires_action",

@@ -33,6 +33,30 @@ async def _seed(settings: Settings, force_check: bool = True) -> None:
         await engine.dispose()
 
 
+async def _autopay(settings: Settings) -> int:
+    """Charge every AutoPay enrollment that is due. Safe to run twice or side by side: each
+    period is charged at most once (the payment's idempotency key is per vehicle and period)."""
+    from app.adapters.payments.factory import make_gateway
+    from app.clock import SystemClock
+    from app.main import configure_logging
+    from app.services import autopay
+    from app.store.db import make_engine, make_sessionmaker
+
+    configure_logging("WARNING")
+    clock = SystemClock()
+    engine = make_engine(settings.async_database_url)
+    gateway = make_gateway(settings, clock)
+    try:
+        report = await autopay.run(make_sessionmaker(engine), gateway, clock, settings.company_name)
+    finally:
+        close = getattr(gateway, "aclose", None)
+        if close is not None:
+            await close()
+        await engine.dispose()
+    print("\n".join(report.lines()))
+    return 1 if report.failed else 0
+
+
 def _serve(settings: Settings) -> None:
     import uvicorn
 
@@ -51,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("migrate", help="apply database migrations")
     sub.add_parser("seed", help="load the demo data into an empty database")
     sub.add_parser("setup", help="migrate, then seed an empty database")
+    sub.add_parser("autopay", help="charge the AutoPay enrollments that are due (idempotent)")
     args = parser.parse_args(argv)
     try:
         settings = Settings()
@@ -66,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(_seed(settings))
     elif args.command == "serve":
         _serve(settings)
+    elif args.command == "autopay":
+        return asyncio.run(_autopay(settings))
     return 0
 
 

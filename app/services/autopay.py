@@ -181,8 +181,7 @@ async def cancel(session: AsyncSession, *, client_id: int, vehicle_id: int, now:
         .values(active=False, cancelled_at=now)
     )
     if done.rowcount != 1:  # type: ignore[attr-defined]
-        await session.rollback()
-        raise NotFound("AutoPay is not on for that vehicle.")
+        raise NotFound("AutoPay is not on for that vehicle.")  # nothing was written
     audit.record(
         session,
         at=now,
@@ -361,7 +360,9 @@ async def _charge_one(
         await _notify_failure(maker, clock, company, due, snap.total_cents, exc.message)
         report.failed.append(item(snap.total_cents, exc.message))
         return
-    if outcome.status == "succeeded":
+    if outcome.replayed:  # a concurrent run charged this period first
+        report.skipped.append(item(outcome.amount_cents, "already charged for this period"))
+    elif outcome.status == "succeeded":
         report.charged.append(item(outcome.amount_cents, outcome.invoice_number or "paid"))
     elif outcome.status == "failed":
         report.skipped.append(item(outcome.amount_cents, "already tried for this period"))

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import secrets
 from dataclasses import dataclass
@@ -93,6 +94,7 @@ class PaymentOutcome:
     completed_at: datetime | None = None
     client_secret: str | None = None
     failure_message: str | None = None
+    replayed: bool = False  # a repeat of an earlier request: this call charged nothing
 
 
 async def outcome_of(session: AsyncSession, payment: Payment) -> PaymentOutcome:
@@ -146,7 +148,7 @@ async def charge(
                 await s.execute(select(Payment).where(col(Payment.idempotency_key) == key))
             ).scalar_one_or_none()
             if existing is not None:  # a retry of the same request: report the first one
-                return await outcome_of(s, existing)
+                return dataclasses.replace(await outcome_of(s, existing), replayed=True)
             raise
         pid = payment.id
         assert pid is not None

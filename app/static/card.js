@@ -124,6 +124,18 @@
     });
   });
 
+  // My Account: a saved card or "Use a new card"; the card entry shows only for a new card.
+  var newCard = form.querySelector("[data-new-card]");
+  function syncChoice() {
+    if (!newCard) return;
+    var picked = form.querySelector("input[name=card]:checked");
+    newCard.hidden = !(picked && picked.value === "new");
+  }
+  form.querySelectorAll("input[name=card]").forEach(function (r) {
+    r.addEventListener("change", function () { syncChoice(); refresh(); });
+  });
+  syncChoice();
+
   form.addEventListener("input", refresh);
   form.addEventListener("change", refresh);
   window.addEventListener("pageshow", function () { setBusy(false); });

@@ -15,6 +15,7 @@ from litestar.response import Redirect
 from app.adapters.payments.port import CardDeclined, GatewayError, PaymentGateway
 from app.domain.errors import DomainError, InvalidDays, StaleSummary
 from app.domain.periods import ALLOWED_DAYS, local_today, parse_days
+from app.domain.phone import national
 from app.services import autopay, cards, payments, portal, summary
 from app.services.summary import NotFound, PaymentsNotAccepted
 from app.store.models import Client, Location
@@ -152,6 +153,7 @@ class AccountController(Controller):
             enrolled=any(p.enrolled and vehicle and p.vehicle.id == vehicle.id for p in plans),
             gateway_name=settings.payments_gateway,
             stripe_publishable_key=settings.stripe_publishable_key,
+            support_phone=national(settings.support_phone),
             headers={"Vary": "HX-Request"},
         )
 
@@ -313,6 +315,7 @@ class AccountController(Controller):
             notice=notice,
             gateway_name=settings.payments_gateway,
             stripe_publishable_key=settings.stripe_publishable_key,
+            support_phone=national(settings.support_phone),
         )
 
     @get("/payment/methods", name="account_methods")
@@ -399,7 +402,6 @@ class AccountController(Controller):
         except NotFound as exc:
             raise _not_found(exc) from exc
         except (cards.CardInUse, cards.CardExpired) as exc:
-            await db.rollback()
             form.error(f"move-{card_id}", exc.message)
             return await self._methods_page(me, db, clock, settings, form, 422)
         return Redirect("/account/payment/methods?done=card_removed", status_code=303)
@@ -480,10 +482,8 @@ class AccountController(Controller):
             except NotFound as exc:
                 raise _not_found(exc) from exc
             except cards.CardExpired as exc:
-                await db.rollback()
                 form.error("card" if back == "/account/payment" else f"card{suffix}", exc.message)
             except PaymentsNotAccepted as exc:
-                await db.rollback()
                 form.error("form", exc.message)
             else:
                 query = {"done": "autopay_on"}

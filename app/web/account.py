@@ -20,7 +20,7 @@ from app.services import autopay, cards, payments, portal, summary
 from app.services.summary import NotFound, PaymentsNotAccepted
 from app.store.models import Client, Location
 from app.web.deps import ClockDep, Db, Me, SettingsDep
-from app.web.forms import Form, is_htmx, read_form
+from app.web.forms import Form, is_htmx, parse_id, read_form
 from app.web.render import render
 
 log = logging.getLogger("monitorpay.account")
@@ -45,10 +45,7 @@ def _gateway(request: Request[Any, Any, Any]) -> PaymentGateway:
 
 
 def _int(text: str | None) -> int | None:
-    try:
-        return int(text) if text not in (None, "") else None
-    except (TypeError, ValueError):
-        return None
+    return parse_id(text)
 
 
 def _not_found(exc: DomainError) -> NotFoundException:

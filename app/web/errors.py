@@ -59,7 +59,20 @@ def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[
     )
 
 
+def _id_out_of_range(exc: Exception) -> bool:
+    """A number in the URL too large to be any id of ours (SQLite: OverflowError; PostgreSQL:
+    'out of range'): that record does not exist."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OverflowError) or "out of range" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def server_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    if _id_out_of_range(exc):
+        return http_error(request, NotFoundException())
     request_id = _request_id(request)
     log.exception("request_id=%s unhandled error on %s", request_id, request.method)
     template = "errors/_error.html" if is_htmx(request) else "errors/error.html"

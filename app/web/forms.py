@@ -32,5 +32,17 @@ async def read_form(request: Request[Any, Any, Any]) -> Form:
     return Form(values=values)
 
 
+MAX_ID = 2**31 - 1  # ids are 32-bit on PostgreSQL; anything larger is not one of ours
+
+
+def parse_id(text: str | None) -> int | None:
+    """A record id typed or posted by a browser: a positive 32-bit integer, else None."""
+    text = (text or "").strip()
+    if not text.isdigit() or len(text) > 10:
+        return None
+    value = int(text)
+    return value if 0 < value <= MAX_ID else None
+
+
 def is_htmx(request: Request[Any, Any, Any]) -> bool:
     return request.headers.get("hx-request") == "true"

@@ -25,7 +25,7 @@ from app.services.cards import CardExpired
 from app.services.summary import Account, NotFound, PaymentsNotAccepted
 from app.store.models import Payment
 from app.web.deps import ClockDep, Db, SettingsDep, Staff
-from app.web.forms import Form, is_htmx, read_form
+from app.web.forms import Form, is_htmx, parse_id, read_form
 from app.web.plus import VARY, account_or_404, client_header_context
 from app.web.render import render
 
@@ -220,7 +220,7 @@ class HistoryController(Controller):
             quote = await take_payment.quote(
                 db,
                 client_id=account.client.id or 0,
-                vehicle_id=int(vehicle_id),
+                vehicle_id=int(vehicle_id),  # one of this client's (checked above)
                 days=parse_days(form.get("days")),
                 now=now,
             )
@@ -262,12 +262,12 @@ class HistoryController(Controller):
         status = await self._take_form(db, account, ctx, form, now)
         if status != 200:
             return _respond(request, ctx, status)
-        card_id = form.get("card_id")
+        card_id = parse_id(form.get("card_id"))
         try:
-            if not card_id.isdigit():
+            if card_id is None:
                 raise NotFound("Choose a card on file.")
             card = await take_payment.chosen_card(
-                db, client_id=client_id, card_id=int(card_id), now=now,
+                db, client_id=client_id, card_id=card_id, now=now,
                 tz=account.location.timezone,
             )  # fmt: skip
         except (NotFound, CardExpired) as exc:
@@ -291,7 +291,9 @@ class HistoryController(Controller):
             form.error(field, message)
             return _respond(request, ctx, status)
 
-        if not (form.get("card_id").isdigit() and reviewed.isdigit()):
+        card_id = parse_id(form.get("card_id"))
+        vehicle_id = parse_id(form.get("vehicle_id"))
+        if card_id is None or vehicle_id is None or not reviewed.isdigit() or len(reviewed) > 9:
             return await back_to_pick("Choose a card and review the payment first.", 422)
         try:
             outcome, card = await take_payment.take(
@@ -300,9 +302,9 @@ class HistoryController(Controller):
                 clock,
                 staff=staff,
                 client_id=client_id,
-                vehicle_id=int(form.get("vehicle_id") or 0),
+                vehicle_id=vehicle_id,
                 days=parse_days(form.get("days")),
-                card_id=int(form.get("card_id")),
+                card_id=card_id,
                 reviewed_total_cents=int(reviewed),
                 request_key=form.get("request_key"),
                 company=settings.company_name,

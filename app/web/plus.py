@@ -29,7 +29,7 @@ from app.services.summary import (
 from app.store import queries
 from app.store.models import PaymentLink
 from app.web.deps import ClockDep, Db, SettingsDep, Staff
-from app.web.forms import Form, is_htmx, read_form
+from app.web.forms import Form, is_htmx, parse_id, read_form
 from app.web.render import render
 
 VARY = {"Vary": "HX-Request"}
@@ -188,7 +188,9 @@ class PlusController(Controller):
         ctx["summary"] = summary
         # What staff reviewed, to refuse sending if the amount moved since; never the amount.
         reviewed_text = form.get("reviewed_total_cents")
-        reviewed = int(reviewed_text) if reviewed_text.isdigit() else None
+        reviewed = (
+            int(reviewed_text) if reviewed_text.isdigit() and len(reviewed_text) < 10 else None
+        )
         try:
             sent = await send_link.send(
                 db,
@@ -304,8 +306,8 @@ async def _get_summary(
     """Validate vehicle and days from the form and compute the summary (or record errors)."""
     vehicle_id: int | None = None
     try:
-        vehicle_id = int(form.get("vehicle_id"))
-        if vehicle_id not in {v.id for v in account.vehicles}:
+        vehicle_id = parse_id(form.get("vehicle_id"))
+        if vehicle_id is None or vehicle_id not in {v.id for v in account.vehicles}:
             raise ValueError
     except ValueError:
         form.error("vehicle_id", "Choose one of this client's vehicles.")

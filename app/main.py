@@ -21,7 +21,7 @@ from litestar.template.config import TemplateConfig
 from app.adapters.payments.factory import make_gateway
 from app.adapters.sms.outbox import make_sms_provider
 from app.clock import Clock, SystemClock
-from app.services import sms_worker
+from app.services import autopay, sms_worker
 from app.services.sealed import SecretBox
 from app.settings import Settings
 from app.store.db import make_engine, make_sessionmaker
@@ -69,9 +69,20 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
                     sessionmaker, sms_provider, clock, settings.sms_poll_seconds, box
                 )
             )
+        scheduler = None
+        if settings.autopay_daily_at is not None:
+            scheduler = asyncio.create_task(
+                autopay.run_daily(
+                    sessionmaker, gateway, clock, settings.company_name, settings.autopay_daily_at
+                )
+            )
         try:
             yield
         finally:
+            if scheduler is not None:
+                scheduler.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await scheduler
             if worker is not None:
                 worker.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import time
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -38,6 +39,7 @@ class Settings(BaseSettings):
     company_name: str = "Demo Interlock"
     support_phone: str = "+18005550199"
     session_max_age_seconds: int = 8 * 3600
+    autopay_daily_at: time | None = None  # e.g. 06:00 (UTC): run AutoPay in-process every day
     log_level: str = "INFO"
 
     @model_validator(mode="after")

@@ -8,9 +8,10 @@ charges nothing, so each period is charged at most once.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -259,6 +260,34 @@ async def _enrollments(maker: async_sessionmaker[AsyncSession]) -> list[_Due]:
             )
         ).all()
         return [_Due(*row) for row in rows]
+
+
+def next_run_at(now: datetime, at: time) -> datetime:
+    """The next daily run at `at` (UTC) strictly after `now`."""
+    candidate = datetime.combine(now.date(), at, tzinfo=UTC)
+    return candidate if candidate > now else candidate + timedelta(days=1)
+
+
+async def run_daily(
+    maker: async_sessionmaker[AsyncSession],
+    gateway: PaymentGateway,
+    clock: Clock,
+    company: str,
+    at: time,
+) -> None:
+    """The optional in-process schedule (AUTOPAY_DAILY_AT). Several app processes may each run
+    it: a period is charged once whoever gets there first."""
+    while True:
+        now = clock.now()
+        await asyncio.sleep(max(1.0, (next_run_at(now, at) - now).total_seconds()))
+        try:
+            report = await run(maker, gateway, clock, company)
+            for line in report.lines():
+                log.info("event=autopay_daily %s", line)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - keep the schedule alive; the error is logged
+            log.exception("event=autopay_daily_error")
 
 
 async def run(

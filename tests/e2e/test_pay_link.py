@@ -44,6 +44,11 @@ def test_james_pays_the_link_on_a_phone_after_a_decline(
     expect(pay).to_be_disabled()
     assert no_horizontal_scroll(page)
     shot(page, artifacts_dir, "pay-01-page-360")
+    for width in (320, 414):  # the small and large ends of phones
+        page.set_viewport_size({"width": width, "height": 740})
+        assert no_horizontal_scroll(page), width
+    shot(page, artifacts_dir, "pay-01b-page-414")
+    page.set_viewport_size({"width": 360, "height": 740})
 
     fill_card(page, "4000 0000 0000 0002")
     expect(pay).to_be_disabled()  # the terms are not accepted yet

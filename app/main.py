@@ -19,7 +19,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from app.adapters.payments.factory import make_gateway
-from app.adapters.sms.outbox import make_sms_provider
+from app.adapters.sms.factory import make_sms_provider
 from app.clock import Clock, SystemClock
 from app.services import autopay, sms_worker
 from app.services.sealed import SecretBox
@@ -56,7 +56,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     engine = make_engine(settings.async_database_url)
     sessionmaker = make_sessionmaker(engine)
 
-    sms_provider = make_sms_provider(settings.sms_provider)
+    sms_provider = make_sms_provider(settings)
     gateway = make_gateway(settings, clock)
     box = SecretBox(settings.secret_key)
 
@@ -87,9 +87,10 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
                 worker.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await worker
-            close = getattr(gateway, "aclose", None)
-            if close is not None:
-                await close()
+            for adapter in (gateway, sms_provider):
+                close = getattr(adapter, "aclose", None)
+                if close is not None:
+                    await close()
             await engine.dispose()
 
     session_config = CookieBackendConfig(
@@ -121,6 +122,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         history.HistoryController,
         pay.PayController,
         webhooks.stripe_webhook,
+        webhooks.twilio_status,
+        webhooks.twilio_inbound,
         account.AccountController,
         create_static_files_router(path="/static", directories=[HERE / "static"], name="static"),
     ]

@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     twilio_account_sid: str = ""
     twilio_auth_token: str = ""
     twilio_from_number: str = ""
+    twilio_api_base: str = ""  # tests point the SDK at a fake Twilio on 127.0.0.1
     sms_worker: bool = True
     sms_poll_seconds: float = 1.0
     company_name: str = "Demo Interlock"
@@ -50,6 +51,14 @@ class Settings(BaseSettings):
                 problems.append("PAYMENTS_GATEWAY=sandbox")
             if self.sms_provider == "outbox":
                 problems.append("SMS_PROVIDER=outbox")
+            if self.sms_provider == "twilio" and not (
+                self.twilio_account_sid and self.twilio_auth_token and self.twilio_from_number
+            ):
+                problems.append("SMS_PROVIDER=twilio without its account SID, token and number")
+            if self.payments_gateway == "stripe" and not (
+                self.stripe_secret_key and self.stripe_webhook_secret
+            ):
+                problems.append("PAYMENTS_GATEWAY=stripe without its secret and webhook keys")
             if self.secret_key == DEFAULT_SECRET or len(self.secret_key) < 32:
                 problems.append("SECRET_KEY is the default or shorter than 32 characters")
             if problems:

@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
-from app.adapters.sms.port import SmsProvider
+from app.adapters.sms.port import SmsProvider, SmsSendFailed
 from app.clock import Clock
 from app.services.sealed import SecretBox
 from app.services.sms import text_to_send
@@ -90,7 +90,8 @@ async def _deliver_one(
             to_e164=message.to_e164, body=text_to_send(message, box), message_id=message_id
         )
     except Exception as exc:  # noqa: BLE001 - any provider failure is retried, then reported
-        await _after_failure(maker, clock, message, str(exc)[:200])
+        permanent = isinstance(exc, SmsSendFailed) and exc.permanent
+        await _after_failure(maker, clock, message, str(exc)[:200], permanent=permanent)
         return True
     async with maker() as s:
         await s.execute(
@@ -119,11 +120,15 @@ async def _deliver_one(
 
 
 async def _after_failure(
-    maker: async_sessionmaker[AsyncSession], clock: Clock, message: SmsMessage, error: str
+    maker: async_sessionmaker[AsyncSession],
+    clock: Clock,
+    message: SmsMessage,
+    error: str,
+    permanent: bool = False,
 ) -> None:
     now = clock.now()
     attempts = message.attempts  # already counts this attempt (taken with the lease)
-    final = attempts >= MAX_ATTEMPTS
+    final = permanent or attempts >= MAX_ATTEMPTS
     async with maker() as s:
         await s.execute(
             update(SmsMessage)

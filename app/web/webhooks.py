@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+from html import escape
 from typing import Any
 
 from litestar import Request, Response, post
 
 from app.domain.errors import DomainError
+from app.domain.phone import national
+from app.services import sms_events
 from app.services.webhooks import handle_stripe_event
-from app.web.deps import ClockDep, SettingsDep
+from app.web.deps import ClockDep, Db, SettingsDep
 
 log = logging.getLogger("monitorpay.webhooks")
 
@@ -33,3 +36,59 @@ async def stripe_webhook(
     )
     log.info("event_id=%s type=%s result=%s", event.get("id"), event.get("type"), done)
     return Response({"received": True, "result": done})
+
+
+async def _twilio_form(
+    request: Request[Any, Any, Any], settings: Any
+) -> tuple[dict[str, str], Response[Any] | None]:
+    """The callback's fields once its X-Twilio-Signature checks out; else the refusal."""
+    provider = request.app.state.sms
+    verify = getattr(provider, "verify", None)
+    if settings.sms_provider != "twilio" or verify is None:
+        return {}, Response({"error": "not found"}, status_code=404)
+    form = {k: str(v) for k, v in (await request.form()).items()}
+    url = settings.base_url + request.url.path
+    if request.url.query:
+        url += "?" + request.url.query
+    if not verify(url, form, request.headers.get("x-twilio-signature", "")):
+        log.warning("event=twilio_bad_signature path=%s", request.url.path)
+        return {}, Response({"error": "bad signature"}, status_code=403)
+    return form, None
+
+
+@post("/webhooks/twilio/status", name="twilio_status", status_code=200)
+async def twilio_status(
+    request: Request[Any, Any, Any], db: Db, clock: ClockDep, settings: SettingsDep
+) -> Response[Any]:
+    form, refused = await _twilio_form(request, settings)
+    if refused is not None:
+        return refused
+    done = await sms_events.delivery_report(
+        db,
+        provider_ref=form.get("MessageSid", ""),
+        provider_status=form.get("MessageStatus", ""),
+        now=clock.now(),
+    )
+    return Response({"received": True, "result": done})
+
+
+@post("/webhooks/twilio/inbound", name="twilio_inbound", status_code=200)
+async def twilio_inbound(
+    request: Request[Any, Any, Any], db: Db, clock: ClockDep, settings: SettingsDep
+) -> Response[Any]:
+    """Replies to our texts. Twilio answers STOP/START itself; we record the choice, and
+    answer HELP with who we are."""
+    form, refused = await _twilio_form(request, settings)
+    if refused is not None:
+        return refused
+    word = await sms_events.inbound(
+        db, from_number=form.get("From", ""), body=form.get("Body", ""), now=clock.now()
+    )
+    reply = ""
+    if word == "help":
+        reply = (
+            f"{settings.company_name} payment texts. Call {national(settings.support_phone)} "
+            "for help. Reply STOP to opt out."
+        )
+    twiml = f"<Response><Message>{escape(reply)}</Message></Response>" if reply else "<Response/>"
+    return Response(f'<?xml version="1.0" encoding="UTF-8"?>{twiml}', media_type="application/xml")

@@ -31,9 +31,3 @@ class OutboxSms:
             self.delivered.popitem(last=False)
         log.info("sms_id=%s to=%s chars=%s event=delivered", message_id, mask(to_e164), len(body))
         return SendResult(provider_ref=f"outbox-{message_id}", status="delivered")
-
-
-def make_sms_provider(name: str) -> OutboxSms:
-    if name == "outbox":
-        return OutboxSms()
-    raise ValueError(f"SMS provider {name!r} is not available in this build")

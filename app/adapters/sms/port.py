@@ -19,6 +19,10 @@ class SmsSendFailed(DomainError):
 
     message = "The text message could not be sent."
 
+    def __init__(self, message: str | None = None, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent  # no retry can help (e.g. the recipient texted STOP)
+
 
 class SmsProvider(Protocol):
     name: str

@@ -21,6 +21,9 @@ async def _seed(settings: Settings, force_check: bool = True) -> None:
     from app.store.db import make_engine, make_sessionmaker
     from app.store.seed import is_empty, seed
 
+    if settings.app_env == "prod":  # demo logins have published passwords
+        print("seed: not in prod; no demo data loaded")
+        return
     engine = make_engine(settings.async_database_url)
     try:
         async with make_sessionmaker(engine)() as session:

@@ -190,3 +190,9 @@ async def test_twilio_callbacks_are_not_found_with_the_outbox(db_url: str, clock
     async with AsyncTestClient(app=app, base_url=BASE) as c:
         r = await c.post("/webhooks/twilio/status", data={"MessageSid": "SM1"})
         assert r.status_code == 404
+
+
+def test_the_app_builds_outside_an_event_loop(settings: Settings) -> None:
+    """`monitorpay serve` builds the app before uvicorn starts its loop."""
+    app = create_app(settings)
+    assert app.state.sms.name == "twilio"

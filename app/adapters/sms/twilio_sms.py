@@ -35,17 +35,26 @@ class TwilioSms:
         status_callback: str | None = None,
         api_base: str = "",
     ) -> None:
-        self._http = AsyncTwilioHttpClient(timeout=15)
-        self._client = Client(account_sid, auth_token, http_client=self._http)
-        if api_base:  # tests point the SDK at a fake Twilio on 127.0.0.1
-            self._client.api.base_url = api_base.rstrip("/")
+        self._sid, self._token, self._api_base = account_sid, auth_token, api_base
+        # The SDK's async HTTP client opens an aiohttp session at once, which needs a running
+        # event loop: made on first send, inside the server's loop, not at app build time.
+        self._http: AsyncTwilioHttpClient | None = None
+        self._client: Client | None = None
         self._from = from_number
         self._callback = status_callback
         self._validator = RequestValidator(auth_token)
 
+    def _twilio(self) -> Client:
+        if self._client is None:
+            self._http = AsyncTwilioHttpClient(timeout=15)
+            self._client = Client(self._sid, self._token, http_client=self._http)
+            if self._api_base:  # tests point the SDK at a fake Twilio on 127.0.0.1
+                self._client.api.base_url = self._api_base.rstrip("/")
+        return self._client
+
     async def send(self, *, to_e164: str, body: str, message_id: int) -> SendResult:
         try:
-            message = await self._client.messages.create_async(
+            message = await self._twilio().messages.create_async(
                 to=to_e164,
                 from_=self._from,
                 body=body,
@@ -79,4 +88,6 @@ class TwilioSms:
         return bool(signature) and bool(self._validator.validate(url, dict(params), signature))
 
     async def aclose(self) -> None:
-        await self._http.close()
+        if self._http is not None:
+            await self._http.close()
+            self._http = self._client = None

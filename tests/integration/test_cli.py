@@ -1,0 +1,55 @@
+"""The `monitorpay` command: setup migrates and seeds once, never in prod; autopay reports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app.cli import main
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    db = tmp_path / "cli.db"
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{db}")
+    monkeypatch.setenv("APP_ENV", "dev")
+    return db
+
+
+def test_setup_seeds_an_empty_database_once(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["setup"]) == 0
+    assert "demo data loaded" in capsys.readouterr().out
+    assert main(["setup"]) == 0
+    assert "already has data" in capsys.readouterr().out
+    assert main(["autopay"]) == 0  # nobody is enrolled: nothing to charge
+    assert "autopay: 0 charged ($0.00), 0 failed" in capsys.readouterr().out
+
+
+def test_prod_never_gets_demo_logins(
+    env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for key, value in {
+        "APP_ENV": "prod",
+        "SECRET_KEY": "0123456789abcdef0123456789abcdef-prod",
+        "PAYMENTS_GATEWAY": "stripe",
+        "STRIPE_SECRET_KEY": "sk_test_x",
+        "STRIPE_WEBHOOK_SECRET": "whsec_x",
+        "SMS_PROVIDER": "twilio",
+        "TWILIO_ACCOUNT_SID": "AC123",
+        "TWILIO_AUTH_TOKEN": "t",
+        "TWILIO_FROM_NUMBER": "+15125550100",
+    }.items():
+        monkeypatch.setenv(key, value)
+    assert main(["setup"]) == 0
+    assert "not in prod" in capsys.readouterr().out
+
+
+def test_prod_with_the_sandbox_refuses_to_start(
+    env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("APP_ENV", "prod")
+    assert main(["serve"]) == 2
+    err = capsys.readouterr().err
+    assert "PAYMENTS_GATEWAY=sandbox" in err and "SMS_PROVIDER=outbox" in err

@@ -378,9 +378,9 @@ async def apply_success(
                 .where(col(PaymentLink.id) == payment.link_id)
                 .values(status="paid", paid_at=now, payment_id=payment_id)
             )
-            client = await s.get(Client, payment.client_id)
             link = await s.get(PaymentLink, payment.link_id)
-            if client is not None and link is not None and not client.sms_opt_out and company:
+            # The receipt goes to the number that got the link, unless it has opted out.
+            if link is not None and company and not await sms.number_opted_out(s, link.phone_e164):
                 sms.queue(
                     s,
                     to_e164=link.phone_e164,

@@ -17,7 +17,7 @@ from app.domain.summary import InvoiceSummary
 from app.services import audit, sms, texts
 from app.services.sealed import SecretBox
 from app.services.summary import PaymentsNotAccepted, compute, load_account
-from app.store.models import Client, PaymentLink, SmsMessage, StaffUser
+from app.store.models import PaymentLink, SmsMessage, StaffUser
 
 log = logging.getLogger("monitorpay.links")
 LINKS_PER_CLIENT_PER_HOUR = 5
@@ -56,21 +56,6 @@ class SentLink:
     summary: InvoiceSummary
 
 
-async def _opted_out(
-    session: AsyncSession, e164: str, client_opted_out: bool, client_phone: str
-) -> bool:
-    if e164 == client_phone and client_opted_out:
-        return True
-    opted = (
-        await session.execute(
-            select(func.count())
-            .select_from(Client)
-            .where(col(Client.phone_e164) == e164, col(Client.sms_opt_out).is_(True))
-        )
-    ).scalar_one()
-    return bool(opted)
-
-
 async def send(
     session: AsyncSession,
     *,
@@ -93,7 +78,7 @@ async def send(
     summary = await compute(session, client_id=client_id, vehicle_id=vehicle_id, days=days, now=now)
     if reviewed_total_cents is not None and reviewed_total_cents != summary.total_cents:
         raise SummaryChanged()
-    if await _opted_out(session, e164, account.client.sms_opt_out, account.client.phone_e164):
+    if await sms.number_opted_out(session, e164):
         raise OptedOut()
     recent_links = (
         await session.execute(

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from app.services.sealed import SecretBox
-from app.store.models import SmsMessage
+from app.store.models import Client, SmsMessage
 
 # Stands for the link token in a stored body. The token itself waits sealed (encrypted) beside
 # it until the worker sends the text, then is erased: the database never holds it in the clear.
@@ -45,6 +47,18 @@ def queue(
     )
     session.add(message)
     return message
+
+
+async def number_opted_out(session: AsyncSession, e164: str) -> bool:
+    """Has anyone with this number texted STOP (or been opted out by staff)?"""
+    opted = (
+        await session.execute(
+            select(func.count())
+            .select_from(Client)
+            .where(col(Client.phone_e164) == e164, col(Client.sms_opt_out).is_(True))
+        )
+    ).scalar_one()
+    return bool(opted)
 
 
 def text_to_send(message: SmsMessage, box: SecretBox | None) -> str:

@@ -306,3 +306,21 @@ async def test_twenty_concurrent_submissions_charge_once(app: Litestar, db_url: 
             await s.execute(select(PaymentLink).where(PaymentLink.token_hash == hash_token(token)))
         ).scalar_one()
     assert ok == 1 and link.status == "paid"
+
+
+async def test_no_receipt_text_to_a_number_that_opted_out_after_the_link(
+    client: AsyncTestClient[Any], app: Litestar, session: Any
+) -> None:
+    token = await make_link(app)
+    await session.execute(
+        update(Client).where(Client.account_number == "100002").values(sms_opt_out=True)
+    )  # James texted STOP after the link was sent
+    await session.commit()
+    r = await submit(client, token)
+    assert r.status_code == 303 and charges(app) == 1
+    receipts = (
+        await session.execute(
+            select(func.count()).select_from(SmsMessage).where(SmsMessage.kind == "receipt")
+        )
+    ).scalar_one()
+    assert receipts == 0

@@ -3,6 +3,7 @@ AutoPay). Every lookup is scoped to the signed-in client; another client's ids a
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 from urllib.parse import urlencode
@@ -18,7 +19,7 @@ from app.domain.periods import ALLOWED_DAYS, local_today, parse_days
 from app.domain.phone import national
 from app.services import autopay, cards, payments, portal, summary
 from app.services.summary import NotFound, PaymentsNotAccepted
-from app.store.models import Client, Location
+from app.store.models import Client, Location, Payment
 from app.web.deps import ClockDep, Db, Me, SettingsDep
 from app.web.forms import Form, is_htmx, parse_id, read_form
 from app.web.render import render
@@ -113,6 +114,7 @@ class AccountController(Controller):
         form: Form | None = None,
         status_code: int = 200,
         notice: str | None = None,
+        **extra: Any,
     ) -> Response[Any]:
         now = clock.now()
         account = await summary.load_account(db, me.id or 0)
@@ -152,6 +154,7 @@ class AccountController(Controller):
             stripe_publishable_key=settings.stripe_publishable_key,
             support_phone=national(settings.support_phone),
             headers={"Vary": "HX-Request"},
+            **extra,
         )
 
     @get("/payment", name="account_payment")
@@ -275,6 +278,13 @@ class AccountController(Controller):
                 if is_htmx(request):
                     return Response(content="", status_code=200, headers={"HX-Redirect": target})
                 return Redirect(target, status_code=303)
+            if outcome.status == "requires_action" and outcome.client_secret:
+                # 3-D Secure: the browser finishes it with the bank, then posts to /confirm.
+                return await self._make_page(
+                    me, db, clock, settings, vehicle_id, str(days), form, 200,
+                    next_action_secret=outcome.client_secret,
+                    pending_payment=str(outcome.payment_id),
+                )  # fmt: skip
             form.error(
                 "form",
                 "Your bank is still confirming this payment. Check Account Information in a "
@@ -284,6 +294,56 @@ class AccountController(Controller):
         form.values.pop("payment_method", None)  # a used token is never put back in the page
         form.values.pop("reviewed", None)
         return await self._make_page(me, db, clock, settings, vehicle_id, str(days), form, status)
+
+    @post("/payment/confirm", name="account_pay_confirm")
+    async def pay_confirm(
+        self,
+        request: Request[Any, Any, Any],
+        me: Me,
+        db: Db,
+        clock: ClockDep,
+        settings: SettingsDep,
+    ) -> Response[Any]:
+        """After 3-D Secure in the browser: ask the processor, then apply or report."""
+        form = await read_form(request)
+        payment_id = _int(form.get("pending_payment"))
+        payment = await db.get(Payment, payment_id) if payment_id else None
+        if payment is None or payment.client_id != me.id or payment.processor_ref is None:
+            raise NotFoundException(detail="That payment was not found.")
+        vehicle_id = payment.vehicle_id
+        if payment.status == "pending":
+            result = await _gateway(request).retrieve(payment.processor_ref)
+            if result.status == "succeeded":
+                await payments.apply_success(
+                    request.app.state.sessionmaker, clock, payment.id or 0, result,
+                    settings.company_name,
+                )  # fmt: skip
+            elif result.status == "failed":
+                await payments.fail(
+                    request.app.state.sessionmaker, clock, payment.id or 0,
+                    code="authentication_failed", message=CONFIRM_FAILED, declined=True,
+                )  # fmt: skip
+            elif result.status == "requires_action":
+                return await self._make_page(
+                    me, db, clock, settings, vehicle_id, str(payment_days(payment)), Form(), 200,
+                    next_action_secret=result.client_secret,
+                    pending_payment=str(payment.id),
+                )  # fmt: skip
+            await db.refresh(payment)
+        if payment.status == "succeeded":
+            outcome = await payments.outcome_of(db, payment)
+            return Redirect(f"/account?paid={outcome.invoice_number}", status_code=303)
+        form = Form()
+        if payment.status == "failed":
+            form.error("card-entry", f"{CONFIRM_FAILED} Nothing was charged.")
+            status = 402
+        else:
+            form.error("form", "Your bank is still confirming this payment. Check Account "
+                       "Information in a minute before trying again.")  # fmt: skip
+            status = 202
+        return await self._make_page(
+            me, db, clock, settings, vehicle_id, str(payment_days(payment)), form, status
+        )
 
     # --- Payment Methods ---------------------------------------------------------------------
 
@@ -500,6 +560,16 @@ class AccountController(Controller):
         except NotFound as exc:
             raise _not_found(exc) from exc
         return Redirect("/account/payment/autopay?done=autopay_off", status_code=303)
+
+
+CONFIRM_FAILED = "Your bank did not confirm the payment. Try again or use another card."
+
+
+def payment_days(payment: Payment) -> int:
+    try:
+        return int(json.loads(payment.summary_json).get("days") or 30)
+    except (ValueError, AttributeError):
+        return 30
 
 
 def _pick_vehicle(vehicles: list[Any], vehicle_id: int | None) -> Any:

@@ -142,10 +142,11 @@
 
   if (gateway === "stripe" && window.Stripe) {
     stripe = window.Stripe(entry.getAttribute("data-stripe-key"));
-    elements = stripe.elements({
-      mode: "payment", currency: "usd", amount: +entry.getAttribute("data-amount"),
-      paymentMethodCreation: "manual", paymentMethodTypes: ["card"],
-    });
+    var setup = entry.getAttribute("data-mode") === "setup";  // saving a card: no amount
+    var options = { mode: setup ? "setup" : "payment", currency: "usd",
+      paymentMethodCreation: "manual", paymentMethodTypes: ["card"] };
+    if (!setup) options.amount = +entry.getAttribute("data-amount");
+    elements = stripe.elements(options);
     var element = elements.create("payment");
     element.mount("#payment-element");
     element.on("change", function (ev) { stripeComplete = ev.complete; refresh(); });

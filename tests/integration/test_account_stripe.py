@@ -95,3 +95,13 @@ async def test_another_client_cannot_confirm_the_payment(
         data={"_csrf_token": other.csrf(), "pending_payment": str(payment.id)},
     )
     assert r.status_code == 404
+
+
+async def test_payment_methods_uses_the_payment_element_in_setup_mode(
+    client: AsyncTestClient[Any],
+) -> None:
+    await sign_in_client(client, "100001")
+    _, page = await get_page(client, "/account/payment/methods")
+    entry = page.one("#add-card-form [data-card-entry]")
+    assert entry["data-gateway"] == "stripe" and entry["data-mode"] == "setup"
+    assert page.has("#payment-element") and not page.has("#cc-number")

@@ -29,6 +29,7 @@ test: .stamp-test
 
 bench: .stamp-test
 	$(BIN)/python bench/page_weight.py
+	$(BIN)/python bench/latency.py
 
 clean:
 	rm -rf $(VENV) .stamp-run .stamp-test

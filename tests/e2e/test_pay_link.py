@@ -84,5 +84,10 @@ def test_james_pays_the_link_on_a_phone_after_a_decline(
     staff.goto(client_url)
     staff.get_by_role("link", name="Payment Links", exact=True).click()
     expect(staff.locator("tbody tr").first.locator(".status")).to_have_text("Paid")
+    staff.get_by_role("link", name="Account History").click()
+    paid = staff.locator("#ledger tr[data-status=succeeded]", has_text="$182.01")
+    expect(paid).to_have_count(1)  # the ledger shows the payment once
+    expect(paid).to_contain_text("Secure Payment Link")
+    shot(staff, artifacts_dir, "pay-05-staff-ledger-1280")
     assert live_server.app.state.gateway.successful_charge_count == 1
     assert page.js_errors == [] and staff.js_errors == []

@@ -63,4 +63,13 @@ def test_maria_pays_for_her_civic_and_turns_on_autopay(
     assert no_horizontal_scroll(page)
     shot(page, artifacts_dir, "account-04-payment-methods-360")
     assert live_server.app.state.gateway.successful_charge_count == 1
+    page.set_viewport_size({"width": 320, "height": 640})  # the narrowest phones
+    for url in (
+        "/account",
+        "/account/payment",
+        "/account/payment/methods",
+        "/account/payment/autopay",
+    ):
+        page.goto(url)
+        assert no_horizontal_scroll(page), url
     assert page.js_errors == []

@@ -41,6 +41,7 @@ def _final_page(state: LinkState, settings: Any) -> Response[Any]:
         "pay/expired.html",
         status_code=410,
         status=state.status,
+        ttl_minutes=max(1, settings.link_ttl_seconds // 60),
         support_phone=_support(settings),
     )
 

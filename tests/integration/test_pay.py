@@ -324,3 +324,15 @@ async def test_no_receipt_text_to_a_number_that_opted_out_after_the_link(
         )
     ).scalar_one()
     assert receipts == 0
+
+
+async def test_a_superseded_link_points_to_the_newer_text(
+    client: AsyncTestClient[Any], app: Litestar
+) -> None:
+    first = await make_link(app)
+    await make_link(app)
+    r = await client.get(f"/pay/{first}")
+    assert r.status_code == 410
+    assert "newer payment link" in parse(r.text).text("main")
+    r = await submit(client, first)
+    assert r.status_code == 410 and charges(app) == 0

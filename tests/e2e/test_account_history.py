@@ -83,3 +83,19 @@ def test_take_payment_for_james_carters_camry_with_mastercard(
     expect(page.locator(".summary-line--past_due")).to_have_count(0)
     shot(page, artifacts_dir, "history-06-next-quote-1280")
     assert page.js_errors == []
+
+
+def test_a_lost_connection_is_said_plainly(desktop: Any, live_server: LiveServer) -> None:
+    page = desktop
+    sign_in_agent(page)
+    open_client(page, "carter", "Carter, James")
+    page.get_by_role("link", name="Account History").click()
+    expect(page.locator("#ledger")).to_be_visible()
+    page.route("**/history/take-payment*", lambda route: route.abort())
+    page.get_by_role("link", name="Take Payment").click()
+    expect(page.locator("#connection-lost")).to_contain_text("could not reach MonitorPay")
+    expect(page.get_by_role("link", name="Take Payment")).to_be_visible()  # page left as it was
+    page.unroute("**/history/take-payment*")
+    page.get_by_role("link", name="Take Payment").click()
+    expect(page.locator("#invoice-summary")).to_be_visible()
+    expect(page.locator("#connection-lost")).to_have_count(0)

@@ -31,6 +31,7 @@ def test_take_payment_for_james_carters_camry_with_mastercard(
     page.get_by_role("link", name="Account History").click()
     ledger = page.locator("#ledger")
     expect(ledger.locator("tr[data-status=past-due]")).to_contain_text("$90.00")
+    page.wait_for_load_state()
     shot(page, artifacts_dir, "history-01-ledger-1280")
 
     # Add New Invoice: a bad amount keeps what was typed, then a good one lands in the ledger.
@@ -91,6 +92,7 @@ def test_a_lost_connection_is_said_plainly(desktop: Any, live_server: LiveServer
     open_client(page, "carter", "Carter, James")
     page.get_by_role("link", name="Account History").click()
     expect(page.locator("#ledger")).to_be_visible()
+    page.wait_for_load_state()
     page.route("**/history/take-payment*", lambda route: route.abort())
     page.get_by_role("link", name="Take Payment").click()
     expect(page.locator("#connection-lost")).to_contain_text("could not reach MonitorPay")

@@ -24,6 +24,7 @@ def test_maria_pays_for_her_civic_and_turns_on_autopay(
 
     page.get_by_role("link", name="Payment", exact=True).click()
     expect(page.locator(".tabs [aria-current=page]")).to_have_text("Make a Payment")
+    page.wait_for_load_state()
     vehicle = page.get_by_label("Vehicle")
     vehicle.select_option(label=vehicle.locator("option", has_text="Civic").inner_text())
     settled(page)

@@ -14,11 +14,14 @@ def sign_in_agent(page: Any) -> None:
     page.get_by_label("Password").fill("demo-agent-pass")
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", name="Find a client")).to_be_visible()
+    page.wait_for_load_state()  # htmx wires the page up on load; a person is never that fast
 
 
 def open_client(page: Any, query: str, name: str) -> None:
     page.get_by_label("Account number, name or phone").fill(query)
     page.locator("#search-results").get_by_role("link", name=name).click()
+    expect(page.locator(".client-header")).to_be_visible()
+    page.wait_for_load_state()
 
 
 def test_staff_sends_james_carter_a_link_to_another_number(

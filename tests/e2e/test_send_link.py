@@ -1,5 +1,6 @@
 """Staff flow at desktop width: search, client page, Send Secure Payment Link, status card."""
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -101,3 +102,33 @@ def test_location_not_accepting_payments_and_opted_out_number(
     page.goto("/dev/sms")
     expect(page.locator(".sms")).to_have_count(0)
     assert page.js_errors == []
+
+
+def test_a_late_summary_never_hides_the_sent_link(desktop: Any, live_server: LiveServer) -> None:
+    """Get Summary is still in flight when Send Message is clicked, and answers first: the
+    status card must still be what staff see (the text did go out)."""
+    page = desktop
+    sign_in_agent(page)
+    open_client(page, "carter", "Carter, James")
+    page.get_by_role("link", name="Send Secure Payment Link").click()
+    page.get_by_role("button", name="Get Summary").click()
+    expect(page.locator("#total-due")).to_be_visible()
+    expect(page.locator(".htmx-request, .htmx-settling")).to_have_count(0)
+
+    held: dict[str, Any] = {}
+    page.route("**/send-link?*", lambda route: held.setdefault("summary", route))
+    page.route("**/links", lambda route: held.setdefault("send", route))
+    with page.expect_request("**/send-link?*"):
+        page.get_by_role("button", name="Get Summary").click()
+    with page.expect_request("**/links"):
+        page.get_by_role("button", name="Send Message").click()
+    with contextlib.suppress(Exception):  # the browser may have given up on it: the point
+        held["summary"].continue_()
+    # The late summary has been handled (swapped in, or dropped) before the send answers.
+    page.wait_for_function("!document.querySelector('form.send-link-pick.htmx-request')")
+    held["send"].continue_()
+    expect(page.locator(".htmx-request")).to_have_count(0)
+    page.unroute("**/send-link?*")
+    page.unroute("**/links")
+    expect(page.locator("#link-status .status")).to_have_text("Delivered")
+    expect(page.locator("#invoice-summary")).to_have_count(0)

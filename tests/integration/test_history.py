@@ -343,3 +343,29 @@ async def test_other_clients_ids_csrf_and_signed_out(
     # No CSRF token: refused.
     r = await client.post(f"{history(cid)}/invoices", data={"description": "x", "amount": "5"})
     assert r.status_code == 403
+
+
+async def test_take_payment_works_as_plain_form_posts(
+    client: AsyncTestClient[Any], session: Any, app: Litestar
+) -> None:
+    await sign_in_staff(client)
+    cid, vehicles = await ids(session)
+    status, page = await get_page(
+        client, f"{history(cid)}/take-payment", params={"vehicle_id": str(vehicles["Camry"])}
+    )
+    assert status == 200 and page.has("html body header")  # the whole page, not a fragment
+    mc = card_ids(page)["Mastercard ending 4444"][0]
+    r = await client.post(
+        f"{history(cid)}/take-payment/review",
+        data={"_csrf_token": page.csrf(), "vehicle_id": str(vehicles["Camry"]), "days": "14",
+              "card_id": mc},
+    )  # fmt: skip
+    confirm = parse(r.text)
+    assert r.status_code == 200 and confirm.has("html body header")
+    form = confirm.one("#confirm-charge form")
+    data = {i["name"]: i.get("value", "") for i in form.select("input[type=hidden]")}
+    r = await client.post(f"{history(cid)}/payments", data=data, follow_redirects=False)
+    assert r.status_code == 303 and "?paid=" in r.headers["location"]
+    status, page = await get_page(client, r.headers["location"])
+    assert "Payment of $138.71 charged to Mastercard ending 4444" in page.text("#history-notice")
+    assert app.state.gateway.successful_charge_count == 1

@@ -7,11 +7,13 @@ from typing import Any
 
 from litestar import Controller, Request, Response, get
 
+from app.services.sms import TOKEN_MARK
 from app.store import queries
 from app.web.deps import Db
 from app.web.render import render
 
-_URL = re.compile(r"(https?://\S+)")
+_URL = re.compile(r"(https?://[^\s()]+(?<![.,]))")
+_HIDDEN = re.compile(r"https?://\S*" + re.escape(TOKEN_MARK))
 
 
 def split_links(body: str) -> list[tuple[str, bool]]:
@@ -27,7 +29,14 @@ class DevController(Controller):
         messages = await queries.recent_sms(db)
         # The text as the phone got it; a row not yet delivered shows its stored, tokenless body.
         phone: dict[int, str] = getattr(request.app.state.sms, "delivered", {})
+
+        def shown(m: Any) -> str:
+            if (m.id or 0) in phone:
+                return phone[m.id or 0]
+            # Sent before a restart, or not sent yet: the token is not ours to show any more.
+            return _HIDDEN.sub("[payment link: not kept after a restart]", m.body)
+
         return render(
             "dev/sms.html",
-            messages=[(m, split_links(phone.get(m.id or 0, m.body))) for m in messages],
+            messages=[(m, split_links(shown(m))) for m in messages],
         )

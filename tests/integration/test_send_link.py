@@ -360,3 +360,17 @@ async def test_failed_sends_retry_with_backoff_then_mark_the_link_failed(
 async def test_dev_sms_inbox_only_in_dev(client: AsyncTestClient[Any]) -> None:
     status, page = await get_page(client, "/dev/sms")
     assert status == 200 and page.text("h1") == "Text messages"
+
+
+async def test_dev_inbox_never_shows_a_stored_token_or_a_broken_link(
+    client: AsyncTestClient[Any], session: Any, app: Litestar
+) -> None:
+    await sign_in_staff(client)
+    cid = await client_id(session, "100002")
+    _, vid = await summary_form(client, cid, "F-150")
+    await send(client, cid, vid, "512-555-0102")
+    app.state.sms.delivered.clear()  # as after a restart of the dev server
+    status, page = await get_page(client, "/dev/sms")
+    sms = page.one(".sms")
+    assert "payment link: not kept after a restart" in sms.get_text()
+    assert sms.select("a") == [] and "{token}" not in sms.get_text()

@@ -78,7 +78,6 @@ async def ledger(session: AsyncSession, client_id: int, now: datetime, tz: str) 
     Open and paid invoices add to the balance; void ones do not. Succeeded payments take away;
     failed and pending attempts are listed for staff but change nothing.
     """
-    today = local_today(now, tz)
     vehicles = {
         v.id: v.label
         for v in (await session.execute(select(Vehicle).where(col(Vehicle.client_id) == client_id)))
@@ -95,6 +94,18 @@ async def ledger(session: AsyncSession, client_id: int, now: datetime, tz: str) 
         .scalars()
         .all()
     )
+    return build_ledger(list(invoices), list(payments), vehicles, now, tz)
+
+
+def build_ledger(
+    invoices: list[Invoice],
+    payments: list[Payment],
+    vehicles: dict[int | None, str],
+    now: datetime,
+    tz: str,
+) -> Ledger:
+    """The pure part: order the entries and run the balance."""
+    today = local_today(now, tz)
     entries: list[tuple[datetime, int, int, object]] = []
     for inv in invoices:
         # An invoice enters the ledger when it was issued; a payment's own monitoring invoice

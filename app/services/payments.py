@@ -238,6 +238,31 @@ async def _release(s: AsyncSession, payment: Payment) -> None:
     )
 
 
+NOT_CONFIRMED = "Your bank did not confirm the payment. Try again or use another card."
+
+
+async def settle_from_processor(
+    maker: async_sessionmaker[AsyncSession],
+    gateway: PaymentGateway,
+    clock: Clock,
+    payment_id: int,
+    processor_ref: str,
+    company: str = "",
+) -> ChargeResult:
+    """After 3-D Secure in the browser: ask the processor, then apply a success or record the
+    bank's refusal. A charge still `processing` or `requires_action` stays pending (a webhook or
+    the browser finishes it). Safe to call again: both outcomes apply once."""
+    result = await gateway.retrieve(processor_ref)
+    if result.status == "succeeded":
+        await apply_success(maker, clock, payment_id, result, company=company)
+    elif result.status == "failed":
+        await fail(
+            maker, clock, payment_id,
+            code="authentication_failed", message=NOT_CONFIRMED, declined=True,
+        )  # fmt: skip
+    return result
+
+
 async def fail(
     maker: async_sessionmaker[AsyncSession],
     clock: Clock,

@@ -30,16 +30,13 @@ INVOICE_LIMIT = 50
 
 
 class StaleQuote(StaleSummary):
-    """The account changed after the client reviewed the summary; carries the fresh one."""
+    """The account changed after the client reviewed the summary (the page then shows the fresh
+    one)."""
 
     message = (
         "Your account changed since this Payment Summary was shown, so nothing was charged. "
         "Check the updated Payment Summary below, then pay again."
     )
-
-    def __init__(self, fresh: InvoiceSummary) -> None:
-        super().__init__()
-        self.fresh = fresh
 
 
 def fingerprint(s: InvoiceSummary) -> str:
@@ -125,7 +122,7 @@ async def pay(
             s, client_id=req.client_id, vehicle_id=req.vehicle_id, days=req.days, now=now
         )
         if fingerprint(snap) != req.reviewed:
-            raise StaleQuote(snap)
+            raise StaleQuote()
         today = local_today(now, account.location.timezone)
         saved_id: int | None = None
         customer: str | None = None

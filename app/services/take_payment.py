@@ -29,16 +29,12 @@ _KEY = re.compile(r"^[0-9a-f]{32}$")
 
 
 class SummaryMoved(StaleSummary):
-    """The total changed after staff reviewed it; carries the fresh summary."""
+    """The total changed after staff reviewed it (the page then shows the fresh summary)."""
 
     message = (
         "The amount due changed since you reviewed it, so nothing was charged. "
         "Review the updated summary, then charge again."
     )
-
-    def __init__(self, fresh: InvoiceSummary) -> None:
-        super().__init__()
-        self.fresh = fresh
 
 
 class BadRequestKey(DomainError):
@@ -105,7 +101,7 @@ async def take(
         )
         customer = account.client.processor_customer
         if summary.total_cents != reviewed_total_cents:
-            raise SummaryMoved(summary)
+            raise SummaryMoved()
         audit.record(
             s,
             at=now,

@@ -31,6 +31,10 @@ TABS = (
     ("methods", "Payment Methods", "/account/payment/methods"),
     ("autopay", "AutoPay", "/account/payment/autopay"),
 )
+STILL_CONFIRMING = (
+    "Your bank is still confirming this payment. Check Account Information in a minute before "
+    "trying again."
+)
 NOTICES = {
     "card_added": "Your card was saved.",
     "default_set": "Your default card was changed.",
@@ -251,10 +255,7 @@ class AccountController(Controller):
             )
         except NotFound as exc:
             raise _not_found(exc) from exc
-        except portal.StaleQuote as exc:
-            form.error("form", exc.message)
-            status = 409
-        except StaleSummary:
+        except StaleSummary:  # ours (StaleQuote) or the payment core's: the client's words
             form.error("form", portal.StaleQuote.message)
             status = 409
         except PaymentsNotAccepted as exc:
@@ -285,11 +286,7 @@ class AccountController(Controller):
                     next_action_secret=outcome.client_secret,
                     pending_payment=str(outcome.payment_id),
                 )  # fmt: skip
-            form.error(
-                "form",
-                "Your bank is still confirming this payment. Check Account Information in a "
-                "minute before trying again.",
-            )
+            form.error("form", STILL_CONFIRMING)
             status = 202
         form.values.pop("payment_method", None)  # a used token is never put back in the page
         form.values.pop("reviewed", None)
@@ -312,18 +309,11 @@ class AccountController(Controller):
             raise NotFoundException(detail="That payment was not found.")
         vehicle_id = payment.vehicle_id
         if payment.status == "pending":
-            result = await _gateway(request).retrieve(payment.processor_ref)
-            if result.status == "succeeded":
-                await payments.apply_success(
-                    request.app.state.sessionmaker, clock, payment.id or 0, result,
-                    settings.company_name,
-                )  # fmt: skip
-            elif result.status == "failed":
-                await payments.fail(
-                    request.app.state.sessionmaker, clock, payment.id or 0,
-                    code="authentication_failed", message=CONFIRM_FAILED, declined=True,
-                )  # fmt: skip
-            elif result.status == "requires_action":
+            result = await payments.settle_from_processor(
+                request.app.state.sessionmaker, _gateway(request), clock, payment.id or 0,
+                payment.processor_ref, settings.company_name,
+            )  # fmt: skip
+            if result.status == "requires_action":
                 return await self._make_page(
                     me, db, clock, settings, vehicle_id, str(payment_days(payment)), Form(), 200,
                     next_action_secret=result.client_secret,
@@ -335,11 +325,10 @@ class AccountController(Controller):
             return Redirect(f"/account?paid={outcome.invoice_number}", status_code=303)
         form = Form()
         if payment.status == "failed":
-            form.error("card-entry", f"{CONFIRM_FAILED} Nothing was charged.")
+            form.error("card-entry", f"{payments.NOT_CONFIRMED} Nothing was charged.")
             status = 402
         else:
-            form.error("form", "Your bank is still confirming this payment. Check Account "
-                       "Information in a minute before trying again.")  # fmt: skip
+            form.error("form", STILL_CONFIRMING)
             status = 202
         return await self._make_page(
             me, db, clock, settings, vehicle_id, str(payment_days(payment)), form, status
@@ -560,9 +549,6 @@ class AccountController(Controller):
         except NotFound as exc:
             raise _not_found(exc) from exc
         return Redirect("/account/payment/autopay?done=autopay_off", status_code=303)
-
-
-CONFIRM_FAILED = "Your bank did not confirm the payment. Try again or use another card."
 
 
 def payment_days(payment: Payment) -> int:

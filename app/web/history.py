@@ -34,14 +34,22 @@ def _base(client_id: int) -> str:
     return f"/plus/clients/{client_id}/history"
 
 
-async def _context(db: AsyncSession, staff: Any, account: Account, now: datetime) -> dict[str, Any]:
+async def _context(
+    db: AsyncSession, staff: Any, account: Account, now: datetime, with_ledger: bool = True
+) -> dict[str, Any]:
+    """What the tab's templates use. An htmx answer that only redraws the action panel
+    (`with_ledger=False`) skips reading the whole ledger."""
     ctx = await client_header_context(db, account, now)
     ctx.update(
         staff=staff,
         tab="history",
         now=now,
         today=local_today(now, account.location.timezone),
-        ledger=await ledger.ledger(db, account.client.id or 0, now, account.location.timezone),
+        ledger=(
+            await ledger.ledger(db, account.client.id or 0, now, account.location.timezone)
+            if with_ledger
+            else None
+        ),
         can_void=staff.role in ledger.VOID_ROLES,
         base=_base(account.client.id or 0),
         action="",
@@ -112,11 +120,11 @@ class HistoryController(Controller):
         self, request: Request[Any, Any, Any], staff: Staff, db: Db, clock: ClockDep,
         client_id: FromPath[int],
     ) -> Response[Any]:  # fmt: skip
-        account = await account_or_404(db, client_id)
-        ctx = await _context(db, staff, account, clock.now())
-        ctx.update(action="add_invoice")
         if not is_htmx(request):
             return Redirect(f"{_base(client_id)}?action=add_invoice", status_code=303)
+        account = await account_or_404(db, client_id)
+        ctx = await _context(db, staff, account, clock.now(), with_ledger=False)
+        ctx.update(action="add_invoice")
         return render("plus/_history_action.html", headers=VARY, oob=False, **ctx)
 
     @get("/close", name="plus_history_close")
@@ -127,7 +135,7 @@ class HistoryController(Controller):
         if not is_htmx(request):
             return Redirect(_base(client_id), status_code=303)
         account = await account_or_404(db, client_id)
-        ctx = await _context(db, staff, account, clock.now())
+        ctx = await _context(db, staff, account, clock.now(), with_ledger=False)
         return render("plus/_history_action.html", headers=VARY, oob=False, **ctx)
 
     @post("/invoices", name="plus_add_invoice")
@@ -243,7 +251,7 @@ class HistoryController(Controller):
         if quoted_vehicle_id and quoted_vehicle_id != vehicle_id:
             days = ""  # another vehicle was picked: start from its own billing cycle
         account = await account_or_404(db, client_id)
-        ctx = await _context(db, staff, account, now)
+        ctx = await _context(db, staff, account, now, with_ledger=not is_htmx(request))
         form = Form(values={k: v for k, v in (("vehicle_id", vehicle_id), ("days", days)) if v})
         status = await self._take_form(db, account, ctx, form, now)
         name = "plus/_history_action.html" if is_htmx(request) else "plus/history.html"
@@ -309,8 +317,6 @@ class HistoryController(Controller):
                 request_key=form.get("request_key"),
                 company=settings.company_name,
             )
-        except take_payment.SummaryMoved as exc:
-            return await back_to_pick(exc.message, 409)
         except (StaleSummary, payments.PaymentInProgress, PaymentsNotAccepted) as exc:
             return await back_to_pick(exc.message, 409)
         except CardDeclined as exc:

@@ -9,7 +9,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath
 from litestar.response import Redirect
 
-from app.adapters.payments.port import CardDeclined, ChargeResult, GatewayError
+from app.adapters.payments.port import CardDeclined, GatewayError
 from app.domain import links
 from app.domain.errors import StaleSummary
 from app.domain.phone import national
@@ -165,32 +165,24 @@ class PayController(Controller):
         payment = await db.get(Payment, state.link.claim_payment_id)
         if payment is None or payment.processor_ref is None:
             return _page(state, settings, Form(), 409)
-        result: ChargeResult = await request.app.state.gateway.retrieve(payment.processor_ref)
+        result = await payments.settle_from_processor(
+            request.app.state.sessionmaker,
+            request.app.state.gateway,
+            clock,
+            payment.id or 0,
+            payment.processor_ref,
+            settings.company_name,
+        )
         if result.status == "processing":
             # The bank accepted; the money is on its way. The webhook finishes it: never fail it.
             return render("pay/processing.html", status_code=202, support_phone=_support(settings))
         if result.status == "requires_action":
             return _page(state, settings, Form(), 200, next_action_secret=result.client_secret)
         if result.status == "succeeded":
-            await payments.apply_success(
-                request.app.state.sessionmaker,
-                clock,
-                payment.id or 0,
-                result,
-                settings.company_name,
-            )
             request.session["receipt_link"] = state.link.id
             return Redirect(f"/pay/{token}/receipt", status_code=303)
-        await payments.fail(
-            request.app.state.sessionmaker,
-            clock,
-            payment.id or 0,
-            code="authentication_failed",
-            message="Your bank did not confirm the payment. Try again or use another card.",
-            declined=True,
-        )
         form = Form()
-        form.error("card", "Your bank did not confirm the payment. Try again or use another card.")
+        form.error("card", payments.NOT_CONFIRMED)
         return _page(await pay_link.find(db, token, clock.now()), settings, form, 402)
 
     @get("/{token:str}/receipt", name="pay_receipt")

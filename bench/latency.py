@@ -6,13 +6,10 @@ Prints median and 95th percentile per request over repeated runs; asserts nothin
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import statistics
 import sys
-import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -23,30 +20,20 @@ from sqlalchemy import select  # noqa: E402
 from app.clock import FixedClock  # noqa: E402
 from app.main import create_app  # noqa: E402
 from app.settings import Settings  # noqa: E402
-from app.store.db import make_engine, make_sessionmaker  # noqa: E402
-from app.store.migrate import upgrade  # noqa: E402
 from app.store.models import Client  # noqa: E402
-from app.store.seed import seed  # noqa: E402
+from bench.seeded import NOW, run_on_seeded_database  # noqa: E402
 from tests.html import parse  # noqa: E402
 
-NOW = datetime(2026, 11, 25, 16, 0, tzinfo=UTC)
 RUNS = 200
 GENERATED = 3000
 
 
 def main() -> None:
     logging.disable(logging.INFO)  # the per-request log lines would drown the figures
-    with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite+aiosqlite:///{tmp}/bench.db"
-        upgrade(url)  # Alembic runs its own event loop: before ours starts
-        asyncio.run(measure(url))
+    run_on_seeded_database(GENERATED, measure)
 
 
 async def measure(url: str) -> None:
-    engine = make_engine(url)
-    async with make_sessionmaker(engine)() as s:
-        await seed(s, NOW, generated=GENERATED)
-    await engine.dispose()
     settings = Settings(database_url=url, sms_worker=False, _env_file=None)  # type: ignore[call-arg]
     app = create_app(settings, clock=FixedClock(NOW))
     async with AsyncTestClient(app=app, base_url="http://127.0.0.1:8000") as c:

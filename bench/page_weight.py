@@ -7,12 +7,9 @@ Prints figures; asserts nothing (budget: under 30 KB compressed).
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import re
 import sys
-import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -25,27 +22,17 @@ from app.main import create_app  # noqa: E402
 from app.services import send_link  # noqa: E402
 from app.services.sms_worker import deliver_due  # noqa: E402
 from app.settings import Settings  # noqa: E402
-from app.store.db import make_engine, make_sessionmaker  # noqa: E402
-from app.store.migrate import upgrade  # noqa: E402
 from app.store.models import Client, StaffUser, Vehicle  # noqa: E402
-from app.store.seed import seed  # noqa: E402
+from bench.seeded import NOW, run_on_seeded_database  # noqa: E402
 
 BUDGET = 30 * 1024
-NOW = datetime(2026, 11, 25, 16, 0, tzinfo=UTC)
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite+aiosqlite:///{tmp}/bench.db"
-        upgrade(url)  # Alembic runs its own event loop: before ours starts
-        asyncio.run(measure(url))
+    run_on_seeded_database(0, measure)
 
 
 async def measure(url: str) -> None:
-    engine = make_engine(url)
-    async with make_sessionmaker(engine)() as s:
-        await seed(s, NOW, generated=0)
-    await engine.dispose()
     settings = Settings(
         database_url=url, sms_worker=False, payments_gateway="sandbox", _env_file=None
     )  # type: ignore[call-arg]

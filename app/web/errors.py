@@ -60,11 +60,11 @@ def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[
 
 
 def _id_out_of_range(exc: Exception) -> bool:
-    """A number in the URL too large to be any id of ours (SQLite: OverflowError; PostgreSQL:
-    'out of range'): that record does not exist."""
+    """A number in the URL too large to be any id of ours: both drivers fail on it with an
+    OverflowError (SQLite directly; asyncpg beneath its DataError). That record does not exist."""
     seen: BaseException | None = exc
     while seen is not None:
-        if isinstance(seen, OverflowError) or "out of range" in str(seen):
+        if isinstance(seen, OverflowError):
             return True
         seen = seen.__cause__ or seen.__context__
     return False

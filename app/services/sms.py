@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from app.services.sealed import SecretBox
-from app.store.models import Client, SmsMessage
+from app.store.models import Client, PaymentLink, SmsMessage
 
 # Stands for the link token in a stored body. The token itself waits sealed (encrypted) beside
 # it until the worker sends the text, then is erased: the database never holds it in the clear.
@@ -59,6 +59,24 @@ async def number_opted_out(session: AsyncSession, e164: str) -> bool:
         )
     ).scalar_one()
     return bool(opted)
+
+
+async def link_follows_its_text(
+    session: AsyncSession, message: SmsMessage, status: str, now: datetime
+) -> None:
+    """A payment link's status card moves with the text that carried it (sent, delivered,
+    failed), and only while the link itself is still queued or sent."""
+    if message.link_id is None or message.kind != "link":
+        return
+    stamp = {"delivered": {"delivered_at": now}, "failed": {"failed_at": now}}.get(status, {})
+    await session.execute(
+        update(PaymentLink)
+        .where(
+            col(PaymentLink.id) == message.link_id,
+            col(PaymentLink.status).in_(("queued", "sent")),
+        )
+        .values(status=status, **stamp)
+    )
 
 
 def text_to_send(message: SmsMessage, box: SecretBox | None) -> str:

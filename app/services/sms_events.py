@@ -11,8 +11,8 @@ from sqlmodel import col
 
 from app.domain import phone
 from app.domain.errors import DomainError
-from app.services import audit
-from app.store.models import Client, PaymentLink, SmsMessage
+from app.services import audit, sms
+from app.store.models import Client, SmsMessage
 
 log = logging.getLogger("monitorpay.sms")
 
@@ -43,20 +43,7 @@ async def delivery_report(
     await session.execute(
         update(SmsMessage).where(col(SmsMessage.id) == message.id).values(status=status)
     )
-    if message.link_id is not None and message.kind == "link":
-        stamp: dict[str, datetime] = {}
-        if status == "delivered":
-            stamp["delivered_at"] = now
-        if status == "failed":
-            stamp["failed_at"] = now
-        await session.execute(
-            update(PaymentLink)
-            .where(
-                col(PaymentLink.id) == message.link_id,
-                col(PaymentLink.status).in_(("queued", "sent")),
-            )
-            .values(status=status, **stamp)
-        )
+    await sms.link_follows_its_text(session, message, status, now)
     await session.commit()
     log.info("sms_id=%s status=%s event=delivery_report", message.id, status)
     return status

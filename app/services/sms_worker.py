@@ -17,8 +17,8 @@ from sqlmodel import col
 from app.adapters.sms.port import SmsProvider, SmsSendFailed
 from app.clock import Clock
 from app.services.sealed import SecretBox
-from app.services.sms import text_to_send
-from app.store.models import PaymentLink, SmsMessage
+from app.services.sms import link_follows_its_text, text_to_send
+from app.store.models import SmsMessage
 
 log = logging.getLogger("monitorpay.sms")
 MAX_ATTEMPTS = 5
@@ -105,16 +105,7 @@ async def _deliver_one(
                 sealed_secret=None,
             )
         )
-        if message.link_id is not None:
-            stamp = {"delivered_at": clock.now()} if result.status == "delivered" else {}
-            await s.execute(
-                update(PaymentLink)
-                .where(
-                    col(PaymentLink.id) == message.link_id,
-                    col(PaymentLink.status).in_(("queued", "sent")),
-                )
-                .values(status=result.status, **stamp)
-            )
+        await link_follows_its_text(s, message, result.status, clock.now())
         await s.commit()
     return True
 
@@ -140,12 +131,8 @@ async def _after_failure(
                 **({"sealed_secret": None} if final else {}),
             )
         )
-        if final and message.link_id is not None:
-            await s.execute(
-                update(PaymentLink)
-                .where(col(PaymentLink.id) == message.link_id, col(PaymentLink.status) == "queued")
-                .values(status="failed", failed_at=now)
-            )
+        if final:
+            await link_follows_its_text(s, message, "failed", now)
         await s.commit()
     log.warning("sms_id=%s attempts=%s final=%s event=send_failed", message.id, attempts, final)
 

@@ -443,8 +443,7 @@ async def _notify_failure(
     now = clock.now()
     client = due.client
     async with maker() as s:
-        fresh = await s.get(Client, client.id)
-        opted_out = fresh.sms_opt_out if fresh else True
+        opted_out = await sms.number_opted_out(s, client.phone_e164)
         if not opted_out:
             sms.queue(
                 s,

@@ -115,13 +115,12 @@ class PayController(Controller):
                 payment_method,
                 settings.company_name,
             )
-        except payments.LinkNotPayable as exc:
+        except payments.LinkNotPayable:
             fresh = await pay_link.find(db, token, clock.now())
             if fresh.status in links.LIVE_STATUSES:  # another attempt holds it right now
                 form.error("form", "A payment for this link is already being processed. "
                            "Wait a minute, then reload this page; do not pay twice.")  # fmt: skip
                 return _page(fresh, settings, form, 409)
-            del exc
             return _final_page(fresh, settings)
         except StaleSummary:
             return render("pay/stale.html", status_code=409, support_phone=_support(settings))

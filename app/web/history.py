@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.adapters.payments.port import CardDeclined, GatewayError
 from app.domain.errors import DomainError, InvalidDays, StaleSummary
-from app.domain.periods import local_today, parse_days
+from app.domain.periods import ALLOWED_DAYS, local_today, parse_days
 from app.formatting import money
 from app.services import ledger, payments, take_payment
 from app.services.cards import CardExpired
@@ -77,7 +77,7 @@ def _default_vehicle(account: Account, wanted: str) -> str:
 def _cycle_days(account: Account, vehicle_id: str) -> str:
     for v in account.vehicles:
         if str(v.id) == vehicle_id:
-            return str(v.billing_cycle_days if v.billing_cycle_days in (14, 30) else 30)
+            return str(v.billing_cycle_days if v.billing_cycle_days in ALLOWED_DAYS else 30)
     return "30"
 
 
@@ -213,7 +213,7 @@ class HistoryController(Controller):
         """Fill the Take Payment step: pick (vehicle, days) and, when valid, the summary + cards."""
         vehicle_id = _default_vehicle(account, form.get("vehicle_id"))
         form.values["vehicle_id"] = vehicle_id
-        if form.get("days") not in ("14", "30"):
+        if form.get("days") not in {str(d) for d in ALLOWED_DAYS}:
             if form.get("days"):
                 form.error("days", "Choose 14 or 30 days.")
             form.values["days"] = _cycle_days(account, vehicle_id)

@@ -130,15 +130,21 @@ def clock() -> FixedClock:
     return FixedClock(NOW)
 
 
+def make_settings(db_url: str, **overrides: Any) -> Settings:
+    """Settings for an app under test: this database, no background SMS worker, no .env."""
+    values: dict[str, Any] = {
+        "app_env": "test",
+        "database_url": db_url,
+        "secret_key": "test-secret-key-that-is-long-enough-0123456789",
+        "sms_worker": False,
+        "_env_file": None,
+    }
+    return Settings(**(values | overrides))
+
+
 @pytest.fixture
 def settings(db_url: str) -> Settings:
-    return Settings(
-        app_env="test",
-        database_url=db_url,
-        secret_key="test-secret-key-that-is-long-enough-0123456789",
-        sms_worker=False,
-        _env_file=None,  # type: ignore[call-arg]
-    )
+    return make_settings(db_url)
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ from app.domain.links import hash_token
 from app.main import create_app
 from app.settings import Settings
 from app.store.models import Client, Invoice, Payment, PaymentAllocation, PaymentLink, SmsMessage
+from tests.conftest import make_settings
 from tests.fakes.fake_stripe import FakeStripe, sign_webhook
 from tests.html import Page, parse
 from tests.integration.test_pay import make_link
@@ -47,17 +48,13 @@ def fake() -> Iterator[FakeStripe]:
 
 @pytest.fixture
 def settings(db_url: str, fake: FakeStripe) -> Settings:
-    return Settings(
-        app_env="test",
-        database_url=db_url,
-        secret_key="test-secret-key-that-is-long-enough-0123456789",
-        sms_worker=False,
+    return make_settings(
+        db_url,
         payments_gateway="stripe",
         stripe_secret_key=fake.api_key,
         stripe_publishable_key=PUBLISHABLE_KEY,
         stripe_webhook_secret=WEBHOOK_SECRET,
         stripe_api_base=fake.url,
-        _env_file=None,  # type: ignore[call-arg]
     )
 
 
@@ -342,14 +339,8 @@ async def test_bad_signature_is_400_and_changes_nothing(
 
 
 async def test_webhook_in_sandbox_mode_is_404(db_url: str, clock: FixedClock) -> None:
-    sandbox = Settings(
-        app_env="test",
-        database_url=db_url,
-        secret_key="test-secret-key-that-is-long-enough-0123456789",
-        sms_worker=False,
-        stripe_webhook_secret=WEBHOOK_SECRET,  # a secret alone does not turn webhooks on
-        _env_file=None,  # type: ignore[call-arg]
-    )
+    # a secret alone does not turn webhooks on
+    sandbox = make_settings(db_url, stripe_webhook_secret=WEBHOOK_SECRET)
     assert sandbox.payments_gateway == "sandbox"
     app = create_app(sandbox, clock=clock)
     body = event("payment_intent.succeeded", {"id": "pi_x", "metadata": {"payment_id": "1"}})

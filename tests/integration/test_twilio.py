@@ -23,6 +23,7 @@ from app.services.sms_worker import deliver_due
 from app.services.summary import load_account
 from app.settings import Settings
 from app.store.models import Client, PaymentLink, SmsMessage, StaffUser
+from tests.conftest import make_settings
 from tests.fakes.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
 
 # twilio 9 hands aiohttp a BasicAuth object, which aiohttp deprecates; not ours to fix.
@@ -39,17 +40,13 @@ def fake() -> Iterator[FakeTwilio]:
 
 @pytest.fixture
 def settings(db_url: str, fake: FakeTwilio) -> Settings:
-    return Settings(
-        app_env="test",
-        database_url=db_url,
-        secret_key="test-secret-key-that-is-long-enough-0123456789",
-        sms_worker=False,
+    return make_settings(
+        db_url,
         sms_provider="twilio",
         twilio_account_sid=ACCOUNT_SID,
         twilio_auth_token=AUTH_TOKEN,
         twilio_from_number=FROM,
         twilio_api_base=fake.url,
-        _env_file=None,  # type: ignore[call-arg]
     )
 
 
@@ -184,7 +181,7 @@ async def test_stop_start_and_help_replies(
 
 async def test_twilio_callbacks_are_not_found_with_the_outbox(db_url: str, clock: Any) -> None:
     app = create_app(
-        Settings(app_env="test", database_url=db_url, sms_worker=False, _env_file=None),  # type: ignore[call-arg]
+        make_settings(db_url),
         clock=clock,
     )
     async with AsyncTestClient(app=app, base_url=BASE) as c:

@@ -22,6 +22,7 @@ from app.store.models import (
 )
 from tests.conftest import get_page, sign_in_client
 from tests.html import Page, parse
+from tests.integration.test_pay import tokenize
 
 HX = {"HX-Request": "true"}
 
@@ -41,15 +42,6 @@ async def who(session: Any, account: str) -> tuple[Client, dict[str, Vehicle], l
         .all()
     )
     return client, {v.model: v for v in vehicles}, list(cards)
-
-
-async def tokenize(c: AsyncTestClient[Any], number: str, cvc: str = "123") -> str:
-    r = await c.post(
-        "/sandbox/payment_methods",
-        json={"number": number, "exp": "12/30", "cvc": cvc, "postal_code": "78701"},
-    )
-    assert r.status_code == 200, r.text
-    return str(r.json()["id"])
 
 
 def pay_data(page: Page, **extra: str) -> dict[str, str]:

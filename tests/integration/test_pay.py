@@ -71,10 +71,11 @@ async def make_link(
     return match.group(1)
 
 
-async def tokenize(c: AsyncTestClient[Any], number: str) -> str:
+async def tokenize(c: AsyncTestClient[Any], number: str, cvc: str = "123") -> str:
+    """What card.js does: hand the card to the sandbox's tokenizer, keep only the reference."""
     r = await c.post(
         "/sandbox/payment_methods",
-        json={"number": number, "exp": "12/30", "cvc": "123", "postal_code": "78701"},
+        json={"number": number, "exp": "12/30", "cvc": cvc, "postal_code": "78701"},
     )
     assert r.status_code == 200, r.text
     return str(r.json()["id"])

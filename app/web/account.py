@@ -49,10 +49,6 @@ def _gateway(request: Request[Any, Any, Any]) -> PaymentGateway:
     return gateway
 
 
-def _int(text: str | None) -> int | None:
-    return parse_id(text)
-
-
 def _not_found(exc: DomainError) -> NotFoundException:
     return NotFoundException(detail=exc.message)
 
@@ -173,7 +169,7 @@ class AccountController(Controller):
         done: FromQuery[str | None] = None,
     ) -> Response[Any]:
         return await self._make_page(
-            me, db, clock, settings, _int(vehicle_id), days, notice=NOTICES.get(done or "")
+            me, db, clock, settings, parse_id(vehicle_id), days, notice=NOTICES.get(done or "")
         )
 
     @get("/payment/summary", name="account_payment_summary")
@@ -192,7 +188,7 @@ class AccountController(Controller):
             query = urlencode({"vehicle_id": vehicle_id or "", "days": days or ""})
             return Redirect(f"/account/payment?{query}", status_code=303)
         account = await summary.load_account(db, me.id or 0)
-        vid = _int(vehicle_id)
+        vid = parse_id(vehicle_id)
         if vid is None or not any(v.id == vid for v in account.vehicles):
             raise NotFoundException(detail="That vehicle was not found.")
         vehicle = _pick_vehicle(account.vehicles, vid)
@@ -220,7 +216,7 @@ class AccountController(Controller):
     ) -> Response[Any]:
         form = await read_form(request)
         client_id = me.id or 0
-        vehicle_id = _int(form.get("vehicle_id"))
+        vehicle_id = parse_id(form.get("vehicle_id"))
         account = await summary.load_account(db, client_id)
         if vehicle_id is None or not any(v.id == vehicle_id for v in account.vehicles):
             raise NotFoundException(detail="That vehicle was not found.")
@@ -230,7 +226,7 @@ class AccountController(Controller):
             form.error("days", exc.message)
             days = 30
         choice = form.get("card")
-        card_id = _int(choice) if choice != "new" else None
+        card_id = parse_id(choice) if choice != "new" else None
         token = form.get("payment_method") or None
         if choice == "new":
             if not token:
@@ -303,7 +299,7 @@ class AccountController(Controller):
     ) -> Response[Any]:
         """After 3-D Secure in the browser: ask the processor, then apply or report."""
         form = await read_form(request)
-        payment_id = _int(form.get("pending_payment"))
+        payment_id = parse_id(form.get("pending_payment"))
         payment = await db.get(Payment, payment_id) if payment_id else None
         if payment is None or payment.client_id != me.id or payment.processor_ref is None:
             raise NotFoundException(detail="That payment was not found.")
@@ -443,7 +439,7 @@ class AccountController(Controller):
                 card_id=card_id,
                 today=today,
                 now=now,
-                move_autopay_to=_int(form.get("move_autopay_to")),
+                move_autopay_to=parse_id(form.get("move_autopay_to")),
             )
         except NotFound as exc:
             raise _not_found(exc) from exc
@@ -498,12 +494,12 @@ class AccountController(Controller):
     ) -> Response[Any]:
         """Enroll (or change card/days) in one step; also used by the Make a Payment promotion."""
         form = await read_form(request)
-        vehicle_id = _int(form.get("vehicle_id"))
+        vehicle_id = parse_id(form.get("vehicle_id"))
         back = _back(form.get("back"), "/account/payment/autopay")
         if vehicle_id is None:
             raise NotFoundException(detail="That vehicle was not found.")
         suffix = f"-{vehicle_id}"
-        card_id = _int(form.get("card"))
+        card_id = parse_id(form.get("card"))
         if card_id is None:
             form.error(
                 "card" if back == "/account/payment" else f"card{suffix}",

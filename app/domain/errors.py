@@ -31,3 +31,44 @@ class StaleSummary(DomainError):
         "This summary is out of date: the account changed since it was prepared "
         "(an invoice was paid or the vehicle's paid-through date moved)."
     )
+
+
+# -- what a card processor can answer (every payment adapter raises these) -------------------
+
+
+class GatewayError(DomainError):
+    """The processor refused the request, or failed before doing anything: nothing was charged."""
+
+    message = "The payment could not be completed. Nothing was charged."
+
+
+class CardDeclined(GatewayError):
+    """The card was refused. `message` is plain words a payer can act on."""
+
+    def __init__(self, code: str, message: str, processor_ref: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code  # generic_decline | insufficient_funds | expired_card | incorrect_cvc
+        self.processor_ref = processor_ref
+
+
+class InvalidPaymentMethod(GatewayError):
+    message = "The card details could not be read. Enter the card again."
+
+
+class GatewayUnavailable(GatewayError):
+    """The processor could not be reached and certainly did nothing (refused before work)."""
+
+    message = (
+        "We could not reach the payment processor. Nothing was charged. Please try again in a"
+        " minute."
+    )
+
+
+class OutcomeUnknown(DomainError):
+    """The request may have reached the processor and charged, but its answer was lost
+    (timeout, reset, 5xx, a crash). Never "nothing was charged": resolved by asking again."""
+
+    message = (
+        "We're confirming your payment with your bank. Don't pay again: we'll text you the "
+        "result, and this page updates by itself."
+    )

@@ -18,9 +18,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
-from app.adapters.payments.port import GatewayError, PaymentGateway
+from app.adapters.payments.port import PaymentGateway
 from app.clock import Clock
-from app.domain.errors import StaleSummary
+from app.domain.errors import GatewayError, StaleSummary
 from app.domain.periods import check_days, local_today
 from app.domain.summary import InvoiceSummary
 from app.services import audit, payments, sms, summary, texts

@@ -15,8 +15,8 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from app.adapters.payments.port import GatewayError, PaymentGateway
-from app.domain.errors import DomainError
+from app.adapters.payments.port import PaymentGateway
+from app.domain.errors import DomainError, GatewayError
 from app.services import audit
 from app.services.summary import NotFound
 from app.store.models import AutopayEnrollment, CardOnFile, Client, Vehicle

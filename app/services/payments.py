@@ -19,15 +19,9 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
-from app.adapters.payments.port import (
-    CardDeclined,
-    CardDetails,
-    ChargeResult,
-    GatewayError,
-    PaymentGateway,
-)
+from app.adapters.payments.port import CardDetails, ChargeResult, PaymentGateway
 from app.clock import Clock
-from app.domain.errors import DomainError, StaleSummary
+from app.domain.errors import CardDeclined, DomainError, GatewayError, StaleSummary
 from app.domain.links import LIVE_STATUSES, MAX_DECLINES
 from app.domain.summary import InvoiceSummary
 from app.services import audit, sms, texts

@@ -16,9 +16,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
-from app.adapters.payments.port import CardDeclined, GatewayError, PaymentGateway
+from app.adapters.payments.port import PaymentGateway
 from app.clock import Clock
-from app.domain.errors import StaleSummary
+from app.domain.errors import CardDeclined, GatewayError, StaleSummary
 from app.domain.periods import local_today
 from app.domain.summary import InvoiceSummary
 from app.services import autopay, cards, payments, summary

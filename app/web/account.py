@@ -13,8 +13,8 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
 
-from app.adapters.payments.port import CardDeclined, GatewayError, PaymentGateway
-from app.domain.errors import DomainError, InvalidDays, StaleSummary
+from app.adapters.payments.port import PaymentGateway
+from app.domain.errors import CardDeclined, DomainError, GatewayError, InvalidDays, StaleSummary
 from app.domain.periods import ALLOWED_DAYS, local_today, parse_days
 from app.domain.phone import national
 from app.services import autopay, cards, payments, portal, summary

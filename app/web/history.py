@@ -16,8 +16,7 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.adapters.payments.port import CardDeclined, GatewayError
-from app.domain.errors import DomainError, InvalidDays, StaleSummary
+from app.domain.errors import CardDeclined, DomainError, GatewayError, InvalidDays, StaleSummary
 from app.domain.periods import ALLOWED_DAYS, local_today, parse_days
 from app.formatting import money
 from app.services import ledger, payments, take_payment

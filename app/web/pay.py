@@ -9,9 +9,8 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath
 from litestar.response import Redirect
 
-from app.adapters.payments.port import CardDeclined, GatewayError
 from app.domain import links
-from app.domain.errors import StaleSummary
+from app.domain.errors import CardDeclined, GatewayError, StaleSummary
 from app.domain.phone import national
 from app.services import pay_link, payments
 from app.services.pay_link import LinkNotFound, LinkState

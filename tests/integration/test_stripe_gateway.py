@@ -8,14 +8,9 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from app.adapters.payments.port import (
-    CardDeclined,
-    CardDetails,
-    ChargeResult,
-    GatewayUnavailable,
-    InvalidPaymentMethod,
-)
+from app.adapters.payments.port import CardDetails, ChargeResult
 from app.adapters.payments.stripe_gateway import InvalidWebhook, StripeGateway, brand_name
+from app.domain.errors import CardDeclined, GatewayUnavailable, InvalidPaymentMethod
 from tests.fakes.fake_stripe import FakeStripe, sign_webhook
 
 WEBHOOK_SECRET = "whsec_test_fake"

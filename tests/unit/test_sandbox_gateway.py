@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from app.adapters.payments.port import CardDeclined, InvalidPaymentMethod
 from app.adapters.payments.sandbox import CardFieldError, SandboxGateway, luhn_ok
 from app.clock import FixedClock
+from app.domain.errors import CardDeclined, InvalidPaymentMethod
 
 CLOCK = FixedClock(datetime(2026, 11, 25, 16, 0, tzinfo=UTC))
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from app.domain.errors import DomainError
-
 
 @dataclass(frozen=True)
 class CardDetails:
@@ -27,8 +25,8 @@ class ChargeResult:
 
     `requires_action` carries `client_secret` so the browser can finish 3-D Secure
     (Stripe only); the payment stays pending until the processor reports success.
-    `failed` only comes from `retrieve`: the bank refused to confirm, or the attempt was
-    abandoned; nothing was charged.
+    `failed` only comes from `retrieve`, `lookup` and `cancel`: the bank refused to confirm,
+    or the attempt was abandoned or cancelled; nothing was charged.
     """
 
     status: Literal["succeeded", "processing", "requires_action", "failed"]
@@ -39,36 +37,19 @@ class ChargeResult:
 
 
 @dataclass(frozen=True)
+class RefundResult:
+    """A refund the processor accepted (`succeeded`, or `pending` while it settles)."""
+
+    refund_ref: str
+    amount_cents: int
+    status: Literal["succeeded", "pending"]
+
+
+@dataclass(frozen=True)
 class SavedCard:
     customer_ref: str
     payment_method_ref: str
     card: CardDetails
-
-
-class GatewayError(DomainError):
-    message = "The payment could not be completed. Nothing was charged."
-
-
-class CardDeclined(GatewayError):
-    """The card was refused. `message` is plain words a payer can act on."""
-
-    def __init__(self, code: str, message: str, processor_ref: str | None = None) -> None:
-        super().__init__(message)
-        self.code = (
-            code  # generic_decline | insufficient_funds | expired_card | incorrect_cvc | ...
-        )
-        self.processor_ref = processor_ref
-
-
-class InvalidPaymentMethod(GatewayError):
-    message = "The card details could not be read. Enter the card again."
-
-
-class GatewayUnavailable(GatewayError):
-    message = (
-        "We could not reach the payment processor. Nothing was charged. Please try again in a"
-        " minute."
-    )
 
 
 class PaymentGateway(Protocol):
@@ -86,12 +67,32 @@ class PaymentGateway(Protocol):
         metadata: dict[str, str] | None = None,
     ) -> ChargeResult:
         """Create and confirm a charge in USD. Retrying with the same idempotency key returns
-        the first attempt's result and never charges twice. Raises CardDeclined,
-        InvalidPaymentMethod or GatewayUnavailable."""
+        the first attempt's result and never charges twice. Raises CardDeclined or
+        InvalidPaymentMethod (refused), GatewayUnavailable (certainly nothing done) or
+        OutcomeUnknown (it may have charged: timeout, reset, 5xx — never "nothing charged")."""
         ...
 
     async def retrieve(self, processor_ref: str) -> ChargeResult:
         """The charge's current state (used after 3-D Secure and by webhooks)."""
+        ...
+
+    async def lookup(self, *, idempotency_key: str, payment_id: int) -> ChargeResult | None:
+        """Find the charge we asked for when its id never reached us (the answer was lost):
+        by our idempotency key or the `payment_id` metadata. None: the processor has no such
+        charge. Raises GatewayUnavailable when the processor cannot be asked right now."""
+        ...
+
+    async def cancel(self, processor_ref: str) -> ChargeResult:
+        """Cancel a charge still waiting for the payer (an abandoned 3-D Secure challenge).
+        Returns its final state: `failed` once cancelled, or `succeeded` when it completed
+        before the cancel reached it (then it must be applied, not dropped)."""
+        ...
+
+    async def refund(
+        self, *, processor_ref: str, amount_cents: int, idempotency_key: str, reason: str
+    ) -> RefundResult:
+        """Refund part or all of a succeeded charge. The same idempotency key never refunds
+        twice. Raises GatewayError when refused, OutcomeUnknown when the answer was lost."""
         ...
 
     async def describe_payment_method(self, payment_method: str) -> CardDetails:

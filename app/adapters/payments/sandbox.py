@@ -14,16 +14,9 @@ import secrets
 from dataclasses import dataclass
 from datetime import date
 
-from app.adapters.payments.port import (
-    CardDeclined,
-    CardDetails,
-    ChargeResult,
-    GatewayError,
-    InvalidPaymentMethod,
-    SavedCard,
-)
+from app.adapters.payments.port import CardDetails, ChargeResult, SavedCard
 from app.clock import Clock
-from app.domain.errors import DomainError
+from app.domain.errors import CardDeclined, DomainError, GatewayError, InvalidPaymentMethod
 
 # The documented test cards. Any other number is refused, as a processor's test mode does.
 SUCCESS_CARDS = frozenset(

@@ -12,16 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 import stripe
 
-from app.adapters.payments.port import (
+from app.adapters.payments.port import CardDetails, ChargeResult, SavedCard
+from app.domain.errors import (
     CardDeclined,
-    CardDetails,
-    ChargeResult,
+    DomainError,
     GatewayError,
     GatewayUnavailable,
     InvalidPaymentMethod,
-    SavedCard,
 )
-from app.domain.errors import DomainError
 
 if TYPE_CHECKING:
     from stripe.params import PaymentIntentCreateParams

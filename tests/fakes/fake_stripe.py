@@ -3,12 +3,34 @@
 Outcomes follow Stripe's test PaymentMethods: `pm_card_visa` and `pm_card_mastercard` succeed,
 `pm_card_chargeDeclined*` are refused with a 402 card_error, `pm_card_authenticationRequired`
 needs 3-D Secure on session and is refused off session. `pm_card_processing` (fake only)
-leaves the intent `processing`. Every request is recorded in `.requests`; POSTs honor
-Idempotency-Key as Stripe does (same key, same parameters: the first response again).
+leaves the intent `processing` until `settle()`.
+
+Endpoints: PaymentIntents (create, retrieve, search by `metadata['key']:'value'`, cancel),
+refunds (create), PaymentMethods (retrieve, attach, detach), customers (create). It refuses what
+Stripe refuses: a confirming create without `return_url` unless redirects are off
+(`automatic_payment_methods[enabled]=true` and `[allow_redirects]=never`) or
+`payment_method_types` are given; a cancel once the intent succeeded, is processing or was
+canceled (`payment_intent_unexpected_state`); a refund of more than remains (`amount_too_large`)
+or of an intent with no successful charge.
+
+Every request is recorded in `.requests`; POSTs honor Idempotency-Key as Stripe does (same key,
+same parameters: the first response again). `.charges` and `.refunds` are the ledgers of money
+moved, and `net_charged(pi_id)` is what an intent kept. `.events` records what Stripe would send
+as intents change (`payment_intent.succeeded`, `.processing`, `.requires_action`,
+`.payment_failed`, `.canceled`, `charge.refunded`); `event()` builds one and `deliver()` posts it
+signed, so a test chooses when, how often and in which order events arrive.
+
+Failures, each a count of requests it hits (only requests to `fault_path`, when set):
+`drop_connections`, `fail_500` and `rate_limit` (429) fail before any work is done;
+`lose_answers` (close without answering) and `fail_500_after` (answer 500) fail after the work is
+done and its idempotent result stored, as a timeout or a 500 at Stripe can. `slow_seconds` delays
+every answer after the work (past a small client timeout). `unsearchable` hides intents from
+search, as Stripe's search index lags behind writes.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import hmac
 import itertools
@@ -16,13 +38,18 @@ import json
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+import httpx
+
 Json = dict[str, Any]
+
+API_VERSION = "2024-06-20"
 
 # id -> (brand, last4, outcome); outcome is "succeed", "processing", "3ds" or a decline
 TEST_CARDS: dict[str, tuple[str, str, str]] = {
@@ -47,6 +74,34 @@ DECLINES: dict[str, tuple[str, str]] = {  # decline_code -> (code, message)
         "Your card was declined. This transaction requires authentication.",
     ),
 }
+RETURN_URL_REQUIRED = (
+    "This PaymentIntent is configured to accept payment methods enabled in your Dashboard,"
+    " because some of these payment methods might redirect your customer off of your page, you"
+    " must provide a `return_url`. If you don't want to accept redirect-based payment methods,"
+    " set `automatic_payment_methods[enabled]` to `true` and"
+    " `automatic_payment_methods[allow_redirects]` to `never` when creating Setup Intents and"
+    " Payment Intents."
+)
+CANCELABLE = (
+    "requires_payment_method",
+    "requires_confirmation",
+    "requires_action",
+    "requires_capture",
+)
+API_ERROR: Json = {"error": {"type": "api_error", "message": "Something went wrong."}}
+RATE_LIMITED: Json = {
+    "error": {
+        "type": "invalid_request_error",
+        "code": "rate_limit",
+        "message": "Request rate limit exceeded. Learn more about rate limits here"
+        " https://stripe.com/docs/rate-limits.",
+    }
+}
+# Faults in the order they are taken: the first three before any work, the last two after.
+FAULTS = ("drop_connections", "fail_500", "rate_limit", "lose_answers", "fail_500_after")
+SEARCH_CLAUSE = re.compile(
+    r"^\s*(?:metadata\['(?P<key>[^']+)'\]|(?P<field>[a-z_]+))\s*:\s*'(?P<value>[^']*)'\s*$"
+)
 
 
 class StripeErrorResponse(Exception):
@@ -74,6 +129,17 @@ def _missing(kind: str, ident: str, *, param: str | None = None, status: int = 4
     )
 
 
+def _search_clause(text: str) -> Callable[[Json], bool]:
+    """One `field:'value'` or `metadata['key']:'value'` clause of a search query."""
+    m = SEARCH_CLAUSE.match(text)
+    if m is None:
+        raise _invalid(f"Invalid search query: {text!r}.", param="query")
+    key, name, value = m.group("key"), m.group("field"), m.group("value")
+    if key is not None:
+        return lambda obj: obj["metadata"].get(key) == value
+    return lambda obj: str(obj.get(name)) == value
+
+
 @dataclass
 class RecordedRequest:
     method: str
@@ -84,6 +150,10 @@ class RecordedRequest:
     @property
     def idempotency_key(self) -> str | None:
         return self.headers.get("idempotency-key")
+
+    @property
+    def expand(self) -> set[str]:
+        return set(self.nested("expand").values())
 
     def nested(self, prefix: str) -> dict[str, str]:
         """Keys like `metadata[payment_id]` as {"payment_id": ...}."""
@@ -98,8 +168,18 @@ class FakeStripe:
     api_key: str = "sk_test_fake"
     requests: list[RecordedRequest] = field(default_factory=list)
     charges: list[Json] = field(default_factory=list)  # intents that moved money, once each
-    fail_500: int = 0  # answer the next N requests with 500
-    drop_connections: int = 0  # close the connection on the next N requests without answering
+    refunds: list[Json] = field(default_factory=list)  # refunds made, once each
+    events: list[Json] = field(default_factory=list)  # what Stripe would send, in order
+    # Failures (see the module docstring): counts of requests, then a delay for every answer.
+    drop_connections: int = 0  # before work: close the connection without answering
+    fail_500: int = 0  # before work: answer 500
+    rate_limit: int = 0  # before work: answer 429 (the SDK does not retry it)
+    lose_answers: int = 0  # after work: close the connection without answering
+    fail_500_after: int = 0  # after work: answer 500
+    slow_seconds: float = 0.0  # after work: wait this long before answering
+    fault_path: str | None = None  # when set, failures only hit requests to this exact path
+    unsearchable: set[str] = field(default_factory=set)  # intent ids search does not see yet
+    refund_status: str = "succeeded"  # "pending": new refunds are still settling
     payment_intents: dict[str, Json] = field(default_factory=dict)
     payment_methods: dict[str, Json] = field(default_factory=dict)
     customers: dict[str, Json] = field(default_factory=dict)
@@ -168,10 +248,32 @@ class FakeStripe:
     ) -> None:
         self.stop()
 
+    # -- for tests: what happened ------------------------------------------------------------
+
     def requests_to(self, method: str, path: str) -> list[RecordedRequest]:
         return [r for r in self.requests if r.method == method and r.path == path]
 
-    # -- what the payer's bank does (3-D Secure), for tests ----------------------------------
+    def net_charged(self, pi_id: str) -> int:
+        """Cents the intent moved and kept: received less refunded (pending refunds count)."""
+        with self._lock:
+            return self.payment_intents[pi_id]["amount_received"] - self._refunded(pi_id)
+
+    def event(self, kind: str, obj: Json) -> Json:
+        """An event as Stripe sends it: a new `evt_` id, `created` now, and a snapshot of `obj`
+        (an intent as stored, `latest_charge` an id; or a charge) as `data.object`."""
+        return {
+            "id": self._new_id("evt"),
+            "object": "event",
+            "api_version": API_VERSION,
+            "type": kind,
+            "created": int(time.time()),
+            "livemode": False,
+            "pending_webhooks": 1,
+            "request": {"id": None, "idempotency_key": None},
+            "data": {"object": copy.deepcopy(obj)},
+        }
+
+    # -- for tests: what the payer's bank does -----------------------------------------------
 
     def complete_action(self, pi_id: str, *, processing: bool = False) -> Json:
         """The payer passed 3-D Secure: the intent waiting on `requires_action` succeeds (or,
@@ -181,13 +283,8 @@ class FakeStripe:
             assert intent["status"] == "requires_action", intent["status"]
             intent["next_action"] = None
             intent["latest_charge"] = self._new_id("ch")
-            if processing:
-                intent["status"] = "processing"
-            else:
-                intent["status"] = "succeeded"
-                intent["amount_received"] = intent["amount"]
-                self.charges.append(intent)
-            return dict(intent)
+            self._finish(intent, "processing" if processing else "succeeded")
+            return copy.deepcopy(intent)
 
     def fail_action(self, pi_id: str) -> Json:
         """The payer failed (or abandoned) 3-D Secure: the intent goes back to
@@ -205,12 +302,43 @@ class FakeStripe:
                 " PaymentIntent again.",
                 "payment_method": dict(self.payment_methods[intent["payment_method"]]),
             }
-            return dict(intent)
+            self._emit("payment_intent.payment_failed", intent)
+            return copy.deepcopy(intent)
+
+    def settle(self, pi_id: str) -> Json:
+        """A `processing` intent's money arrived: it succeeds. Returns a copy of the intent."""
+        with self._lock:
+            intent = self.payment_intents[pi_id]
+            assert intent["status"] == "processing", intent["status"]
+            self._finish(intent, "succeeded")
+            return copy.deepcopy(intent)
 
     # -- the API -----------------------------------------------------------------------------
 
     def _new_id(self, prefix: str) -> str:
         return f"{prefix}_fake{next(self._ids):06d}"
+
+    def _emit(self, kind: str, obj: Json) -> None:
+        self.events.append(self.event(kind, obj))
+
+    def _finish(self, intent: Json, status: str) -> None:
+        """A confirmed intent with its charge: `succeeded` (money moved) or `processing`."""
+        intent["status"] = status
+        if status == "succeeded":
+            intent["amount_received"] = intent["amount"]
+            self.charges.append(intent)
+        self._emit(f"payment_intent.{status}", intent)
+
+    def _take_fault(self, path: str) -> tuple[str | None, float]:
+        """The failure this request meets, if any (counted down), and its delay."""
+        with self._lock:
+            if self.fault_path is not None and path != self.fault_path:
+                return None, 0.0
+            for name in FAULTS:
+                if getattr(self, name) > 0:
+                    setattr(self, name, getattr(self, name) - 1)
+                    return name, self.slow_seconds
+            return None, self.slow_seconds
 
     def handle(self, req: RecordedRequest) -> tuple[int, Json, dict[str, str]]:
         """Answer one request: (status, body, extra headers)."""
@@ -252,11 +380,14 @@ class FakeStripe:
         match req.method, parts:
             case "POST", ["v1", "payment_intents"]:
                 return self._create_intent(req)
+            case "GET", ["v1", "payment_intents", "search"]:
+                return self._search_intents(req)
             case "GET", ["v1", "payment_intents", pi_id]:
-                intent = self.payment_intents.get(pi_id)
-                if intent is None:
-                    raise _missing("payment_intent", pi_id)
-                return self._render_intent(intent, req)
+                return self._render_intent(self._intent(pi_id), req.expand)
+            case "POST", ["v1", "payment_intents", pi_id, "cancel"]:
+                return self._cancel_intent(self._intent(pi_id), req)
+            case "POST", ["v1", "refunds"]:
+                return self._create_refund(req)
             case "GET", ["v1", "payment_methods", pm_id]:
                 return self._payment_method(pm_id)
             case "POST", ["v1", "customers"]:
@@ -288,6 +419,12 @@ class FakeStripe:
                 return pm
         raise _invalid(f"Unrecognized request URL ({req.method}: {req.path}).")
 
+    def _intent(self, pi_id: str, *, param: str | None = None, status: int = 404) -> Json:
+        intent = self.payment_intents.get(pi_id)
+        if intent is None:
+            raise _missing("payment_intent", pi_id, param=param, status=status)
+        return intent
+
     def _payment_method(self, pm_id: str) -> Json:
         pm = self.payment_methods.get(pm_id)
         if pm is None:
@@ -318,6 +455,14 @@ class FakeStripe:
                 "The provided PaymentMethod belongs to a different Customer.",
                 param="payment_method",
             )
+        automatic = req.nested("automatic_payment_methods")
+        no_redirects = automatic.get("enabled") == "true" and (
+            automatic.get("allow_redirects") == "never"
+        )
+        method_types = list(req.nested("payment_method_types").values())
+        confirm = form.get("confirm") == "true"
+        if confirm and not form.get("return_url") and not no_redirects and not method_types:
+            raise _invalid(RETURN_URL_REQUIRED)
         off_session = form.get("off_session") == "true"
         pi_id = self._new_id("pi")
         intent: Json = {
@@ -330,37 +475,42 @@ class FakeStripe:
             "client_secret": f"{pi_id}_secret_fake",
             "customer": customer,
             "payment_method": pm_id,
+            "payment_method_types": method_types or ["card"],
+            "automatic_payment_methods": (
+                {"enabled": True, "allow_redirects": automatic.get("allow_redirects", "always")}
+                if automatic.get("enabled") == "true"
+                else None
+            ),
             "description": form.get("description"),
             "metadata": req.nested("metadata"),
             "latest_charge": None,
             "last_payment_error": None,
             "next_action": None,
+            "canceled_at": None,
+            "cancellation_reason": None,
             "capture_method": "automatic",
             "confirmation_method": "automatic",
             "livemode": False,
             "created": int(time.time()),
         }
         self.payment_intents[pi_id] = intent
-        if form.get("confirm") != "true":
-            return self._render_intent(intent, req)
+        if not confirm:
+            return self._render_intent(intent, req.expand)
         outcome = TEST_CARDS.get(pm_id, ("", "", "succeed"))[2]
         if outcome == "3ds" and off_session:
             outcome = "authentication_required"
         if outcome in ("succeed", "processing"):
-            charge_id = self._new_id("ch")
-            intent["latest_charge"] = charge_id
-            intent["status"] = "succeeded" if outcome == "succeed" else "processing"
-            if outcome == "succeed":
-                intent["amount_received"] = amount
-                self.charges.append(intent)
-            return self._render_intent(intent, req)
+            intent["latest_charge"] = self._new_id("ch")
+            self._finish(intent, "succeeded" if outcome == "succeed" else "processing")
+            return self._render_intent(intent, req.expand)
         if outcome == "3ds":
             intent["status"] = "requires_action"
             intent["next_action"] = {
                 "type": "use_stripe_sdk",
                 "use_stripe_sdk": {"type": "three_d_secure_redirect"},
             }
-            return self._render_intent(intent, req)
+            self._emit("payment_intent.requires_action", intent)
+            return self._render_intent(intent, req.expand)
         code, message = DECLINES[outcome]
         error = {
             "type": "card_error",
@@ -372,31 +522,137 @@ class FakeStripe:
         }
         intent["status"] = "requires_payment_method"
         intent["last_payment_error"] = dict(error)
-        raise StripeErrorResponse(402, {**error, "payment_intent": dict(intent)})
+        self._emit("payment_intent.payment_failed", intent)
+        raise StripeErrorResponse(402, {**error, "payment_intent": copy.deepcopy(intent)})
 
-    def _render_intent(self, intent: Json, req: RecordedRequest) -> Json:
-        body = dict(intent)
-        expand = {v for k, v in req.form.items() if k.startswith("expand[")}
-        charge_id = intent["latest_charge"]
-        if "latest_charge" in expand and charge_id:
-            card = self.payment_methods[intent["payment_method"]]["card"]
-            body["latest_charge"] = {
-                "id": charge_id,
-                "object": "charge",
-                "amount": intent["amount"],
-                "amount_captured": intent["amount_received"],
-                "currency": intent["currency"],
-                "paid": intent["status"] == "succeeded",
-                "status": "succeeded" if intent["status"] == "succeeded" else "pending",
-                "payment_intent": intent["id"],
-                "payment_method": intent["payment_method"],
-                "payment_method_details": {
-                    "type": "card",
-                    "card": {
-                        k: card[k] for k in ("brand", "last4", "exp_month", "exp_year", "funding")
-                    },
+    def _search_intents(self, req: RecordedRequest) -> Json:
+        """Newest first. Supports `AND` of `field:'value'` and `metadata['key']:'value'`."""
+        query = req.form.get("query")
+        if not query:
+            raise _invalid("Missing required param: query.", param="query")
+        clauses = [_search_clause(text) for text in query.split(" AND ")]
+        found = [
+            intent
+            for intent in self.payment_intents.values()
+            if intent["id"] not in self.unsearchable and all(c(intent) for c in clauses)
+        ]
+        found.sort(key=lambda intent: (intent["created"], intent["id"]), reverse=True)
+        limit = int(req.form.get("limit") or 10)
+        expand = {name.removeprefix("data.") for name in req.expand}
+        return {
+            "object": "search_result",
+            "data": [self._render_intent(intent, expand) for intent in found[:limit]],
+            "has_more": len(found) > limit,
+            "next_page": None,
+            "url": "/v1/payment_intents/search",
+        }
+
+    def _cancel_intent(self, intent: Json, req: RecordedRequest) -> Json:
+        if intent["status"] not in CANCELABLE:
+            raise StripeErrorResponse(
+                400,
+                {
+                    "type": "invalid_request_error",
+                    "code": "payment_intent_unexpected_state",
+                    "message": "You cannot cancel this PaymentIntent because it has a status of"
+                    f" {intent['status']}. Only a PaymentIntent with one of the following"
+                    f" statuses may be canceled: {', '.join(CANCELABLE)}.",
+                    "param": None,
+                    "payment_intent": copy.deepcopy(intent),
                 },
-            }
+            )
+        intent["status"] = "canceled"
+        intent["next_action"] = None
+        intent["canceled_at"] = int(time.time())
+        intent["cancellation_reason"] = req.form.get("cancellation_reason")
+        self._emit("payment_intent.canceled", intent)
+        return self._render_intent(intent, req.expand)
+
+    def _refunded(self, pi_id: str) -> int:
+        return sum(
+            r["amount"]
+            for r in self.refunds
+            if r["payment_intent"] == pi_id and r["status"] in ("succeeded", "pending")
+        )
+
+    def _create_refund(self, req: RecordedRequest) -> Json:
+        form = req.form
+        pi_id = form.get("payment_intent", "")
+        if not pi_id:
+            raise _invalid(
+                "One of the following params should be provided for this request:"
+                " payment_intent or charge."
+            )
+        intent = self._intent(pi_id, param="payment_intent", status=400)
+        if intent["status"] != "succeeded":
+            raise _invalid(
+                f"This PaymentIntent ({pi_id}) does not have a successful charge to refund.",
+                param="payment_intent",
+            )
+        remaining = intent["amount_received"] - self._refunded(pi_id)
+        if remaining <= 0:
+            raise _invalid(
+                f"Charge {intent['latest_charge']} has already been refunded.",
+                code="charge_already_refunded",
+            )
+        try:
+            amount = int(form.get("amount", remaining))
+        except ValueError:
+            raise _invalid("Invalid integer: amount.", param="amount") from None
+        if amount < 1:
+            raise _invalid("This value must be greater than or equal to 1.", param="amount")
+        if amount > remaining:
+            raise _invalid(
+                f"Refund amount (${amount / 100:.2f}) is greater than unrefunded amount on"
+                f" charge (${remaining / 100:.2f})",
+                param="amount",
+                code="amount_too_large",
+            )
+        refund: Json = {
+            "id": self._new_id("re"),
+            "object": "refund",
+            "amount": amount,
+            "currency": "usd",
+            "charge": intent["latest_charge"],
+            "payment_intent": pi_id,
+            "status": self.refund_status,
+            "reason": form.get("reason"),
+            "metadata": req.nested("metadata"),
+            "created": int(time.time()),
+        }
+        self.refunds.append(refund)
+        self._emit("charge.refunded", self._render_charge(intent))
+        return copy.deepcopy(refund)
+
+    def _render_charge(self, intent: Json) -> Json:
+        card = self.payment_methods[intent["payment_method"]]["card"]
+        refunded = self._refunded(intent["id"])
+        return {
+            "id": intent["latest_charge"],
+            "object": "charge",
+            "amount": intent["amount"],
+            "amount_captured": intent["amount_received"],
+            "amount_refunded": refunded,
+            "refunded": refunded > 0 and refunded >= intent["amount_received"],
+            "currency": intent["currency"],
+            "paid": intent["status"] == "succeeded",
+            "status": "succeeded" if intent["status"] == "succeeded" else "pending",
+            "payment_intent": intent["id"],
+            "payment_method": intent["payment_method"],
+            "metadata": dict(intent["metadata"]),
+            "payment_method_details": {
+                "type": "card",
+                "card": {
+                    k: card[k] for k in ("brand", "last4", "exp_month", "exp_year", "funding")
+                },
+            },
+        }
+
+    def _render_intent(self, intent: Json, expand: set[str]) -> Json:
+        """A snapshot (the stored idempotent answer must not change with the intent)."""
+        body = copy.deepcopy(intent)
+        if "latest_charge" in expand and intent["latest_charge"]:
+            body["latest_charge"] = self._render_charge(intent)
         return body
 
 
@@ -420,43 +676,40 @@ class _Handler(BaseHTTPRequestHandler):
         split = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length).decode() if length else ""
-        form = dict(parse_qsl(raw if self.command == "POST" else split.query))
         fake = self.stripe
-        with fake._lock:
-            drop = fake.drop_connections > 0
-            fail = not drop and fake.fail_500 > 0
-            if drop:
-                fake.drop_connections -= 1
-            elif fail:
-                fake.fail_500 -= 1
         req = RecordedRequest(
             method=self.command,
             path=split.path,
             headers={k.lower(): v for k, v in self.headers.items()},
-            form=form,
+            form=dict(parse_qsl(raw if self.command == "POST" else split.query)),
         )
-        if drop:
+        fault, delay = fake._take_fault(req.path)
+        extra: dict[str, str] = {}
+        if fault in ("drop_connections", "fail_500", "rate_limit"):  # before any work
             with fake._lock:
                 fake.requests.append(req)
-            self.close_connection = True
-            return
-        if fail:
-            with fake._lock:
-                fake.requests.append(req)
-            extra: dict[str, str] = {}
-            status = 500
-            body: Json = {"error": {"type": "api_error", "message": "Something went wrong."}}
+            status, body = (429, RATE_LIMITED) if fault == "rate_limit" else (500, API_ERROR)
         else:
             status, body, extra = fake.handle(req)
+        if delay:
+            time.sleep(delay)  # Stripe being slow: the fake's thread waits, not the test
+        if fault in ("drop_connections", "lose_answers"):
+            self.close_connection = True
+            return
+        if fault == "fail_500_after":
+            status, body, extra = 500, API_ERROR, {}
         data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("Request-Id", f"req_fake{len(fake.requests):06d}")
-        for name, value in extra.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("Request-Id", f"req_fake{len(fake.requests):06d}")
+            for name, value in extra.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up waiting
+            self.close_connection = True
 
 
 def sign_webhook(payload: bytes, secret: str, timestamp: int | None = None) -> str:
@@ -465,3 +718,23 @@ def sign_webhook(payload: bytes, secret: str, timestamp: int | None = None) -> s
     signed = f"{t}.".encode() + payload
     digest = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
     return f"t={t},v1={digest}"
+
+
+def webhook_request(
+    event: Json, secret: str, timestamp: int | None = None
+) -> tuple[bytes, dict[str, str]]:
+    """The body and headers Stripe posts for `event`, signed with `secret` (for an in-process
+    test client: `client.post(path, content=body, headers=headers)`)."""
+    payload = json.dumps(event).encode()
+    return payload, {
+        "Content-Type": "application/json; charset=utf-8",
+        "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+        "Stripe-Signature": sign_webhook(payload, secret, timestamp),
+    }
+
+
+def deliver(url: str, event: Json, secret: str, timestamp: int | None = None) -> int:
+    """POST `event` to a listening webhook endpoint as Stripe does; the HTTP status it answered.
+    Call it as often and in whatever order the test needs (late, twice, out of order)."""
+    payload, headers = webhook_request(event, secret, timestamp)
+    return httpx.post(url, content=payload, headers=headers, timeout=5).status_code

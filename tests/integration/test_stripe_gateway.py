@@ -3,15 +3,31 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
+import stripe
 
 from app.adapters.payments.port import CardDetails, ChargeResult
 from app.adapters.payments.stripe_gateway import InvalidWebhook, StripeGateway, brand_name
-from app.domain.errors import CardDeclined, GatewayUnavailable, InvalidPaymentMethod
-from tests.fakes.fake_stripe import FakeStripe, sign_webhook
+from app.domain.errors import (
+    CardDeclined,
+    GatewayUnavailable,
+    InvalidPaymentMethod,
+    OutcomeUnknown,
+)
+from tests.fakes.fake_stripe import (
+    RETURN_URL_REQUIRED,
+    FakeStripe,
+    deliver,
+    sign_webhook,
+    webhook_request,
+)
 
 WEBHOOK_SECRET = "whsec_test_fake"
 
@@ -113,7 +129,50 @@ async def test_off_session_charge_sends_customer(gateway: StripeGateway, fake: F
     [req] = fake.requests_to("POST", "/v1/payment_intents")
     assert req.form["customer"] == saved.customer_ref
     assert req.form["off_session"] == "true"
-    assert not any(k.startswith("automatic_payment_methods") for k in req.form)
+    # Confirmed on the server with no return_url: Stripe refuses unless redirects are off.
+    assert req.form["automatic_payment_methods[enabled]"] == "true"
+    assert req.form["automatic_payment_methods[allow_redirects]"] == "never"
+    assert "return_url" not in req.form
+
+
+@pytest.mark.parametrize(
+    ("extra", "refused"),
+    [
+        ({}, True),
+        ({"automatic_payment_methods": {"enabled": True}}, True),
+        ({"automatic_payment_methods": {"enabled": True, "allow_redirects": "always"}}, True),
+        ({"automatic_payment_methods": {"enabled": True, "allow_redirects": "never"}}, False),
+        ({"return_url": "https://example.com/back"}, False),
+        ({"payment_method_types": ["card"]}, False),
+    ],
+)
+async def test_fake_refuses_a_confirm_that_could_redirect_without_a_return_url(
+    fake: FakeStripe, extra: dict[str, Any], refused: bool
+) -> None:
+    http = stripe.HTTPXClient()
+    client = stripe.StripeClient(
+        fake.api_key, base_addresses={"api": fake.url}, http_client=http, max_network_retries=0
+    )
+    params: Any = {
+        "amount": 8500,
+        "currency": "usd",
+        "payment_method": "pm_card_visa",
+        "confirm": True,
+        **extra,
+    }
+    try:
+        if refused:
+            with pytest.raises(stripe.InvalidRequestError) as caught:
+                await client.v1.payment_intents.create_async(params=params)
+            assert caught.value.http_status == 400
+            assert caught.value.user_message == RETURN_URL_REQUIRED
+            assert fake.payment_intents == {} and fake.charges == []
+        else:
+            intent = await client.v1.payment_intents.create_async(params=params)
+            assert intent.status == "succeeded"
+            assert len(fake.charges) == 1
+    finally:
+        await http.close_async()
 
 
 @pytest.mark.parametrize(
@@ -201,33 +260,49 @@ async def test_unknown_payment_method_is_invalid(gateway: StripeGateway) -> None
         await gateway.describe_payment_method("pm_nope")
 
 
-async def test_server_error_is_unavailable(
+async def test_server_error_on_a_charge_is_outcome_unknown(
     no_retry_gateway: StripeGateway, fake: FakeStripe
 ) -> None:
+    # A 500 says nothing about whether the charge went through: never "nothing was charged".
     fake.fail_500 = 1
-    with pytest.raises(GatewayUnavailable):
+    with pytest.raises(OutcomeUnknown):
         await _charge(no_retry_gateway)
     assert fake.charges == []
 
 
-async def test_dropped_connection_is_unavailable(
+async def test_dropped_connection_on_a_charge_is_outcome_unknown(
     no_retry_gateway: StripeGateway, fake: FakeStripe
 ) -> None:
     fake.drop_connections = 1
-    with pytest.raises(GatewayUnavailable):
+    with pytest.raises(OutcomeUnknown):
         await _charge(no_retry_gateway)
     assert fake.charges == []
 
 
-async def test_unreachable_host_is_unavailable() -> None:
+async def test_unreachable_host_on_a_charge_is_outcome_unknown() -> None:
+    # The SDK reports every network failure alike (and an earlier attempt may have landed).
     with FakeStripe() as gone:
         url = gone.url
     gw = StripeGateway("sk_test_fake", WEBHOOK_SECRET, api_base=url, max_network_retries=0)
     try:
-        with pytest.raises(GatewayUnavailable):
+        with pytest.raises(OutcomeUnknown):
             await _charge(gw)
     finally:
         await gw.aclose()
+
+
+@pytest.mark.parametrize("fault", ["fail_500", "drop_connections", "rate_limit"])
+async def test_reads_that_fail_are_unavailable(
+    no_retry_gateway: StripeGateway, fake: FakeStripe, fault: str
+) -> None:
+    charged = await _charge(no_retry_gateway)
+    setattr(fake, fault, 1)
+    with pytest.raises(GatewayUnavailable):
+        await no_retry_gateway.retrieve(charged.processor_ref)
+    setattr(fake, fault, 1)
+    with pytest.raises(GatewayUnavailable):
+        await no_retry_gateway.describe_payment_method("pm_card_visa")
+    assert getattr(fake, fault) == 0
 
 
 async def test_describe_payment_method(gateway: StripeGateway) -> None:
@@ -355,3 +430,99 @@ def test_verify_webhook_rejects_signed_non_json(gateway: StripeGateway) -> None:
     payload = b"not json"
     with pytest.raises(InvalidWebhook):
         gateway.verify_webhook(payload, sign_webhook(payload, WEBHOOK_SECRET))
+
+
+# -- webhooks as Stripe delivers them: signed, late, twice, out of order -------------------------
+
+
+@contextmanager
+def webhook_endpoint(gw: StripeGateway) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """A listening endpoint that verifies each delivery with `gw`: 200 and kept, or 400."""
+    received: list[dict[str, Any]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            payload = self.rfile.read(int(self.headers["Content-Length"]))
+            try:
+                received.append(gw.verify_webhook(payload, self.headers["Stripe-Signature"]))
+                self.send_response(200)
+            except InvalidWebhook:
+                self.send_response(400)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            """Quiet."""
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01})
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/webhooks/stripe", received
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+async def test_fake_records_events_as_intents_change(
+    gateway: StripeGateway, fake: FakeStripe
+) -> None:
+    waiting = await _charge(gateway, "pm_card_authenticationRequired", idempotency_key="k1")
+    await gateway.cancel(waiting.processor_ref)
+    paid = await _charge(gateway, idempotency_key="k2")
+    with pytest.raises(CardDeclined):
+        await _charge(gateway, "pm_card_chargeDeclined", idempotency_key="k3")
+    await gateway.refund(
+        processor_ref=paid.processor_ref, amount_cents=500, idempotency_key="r1", reason="test"
+    )
+    assert [e["type"] for e in fake.events] == [
+        "payment_intent.requires_action",
+        "payment_intent.canceled",
+        "payment_intent.succeeded",
+        "payment_intent.payment_failed",
+        "charge.refunded",
+    ]
+    assert len({e["id"] for e in fake.events}) == 5
+    assert all(e["id"].startswith("evt_") and e["object"] == "event" for e in fake.events)
+    # Each event carries the object as it was then, not as it is now.
+    first, cancelled = fake.events[0]["data"]["object"], fake.events[1]["data"]["object"]
+    assert first["id"] == cancelled["id"] == waiting.processor_ref
+    assert (first["status"], cancelled["status"]) == ("requires_action", "canceled")
+    assert fake.events[2]["data"]["object"]["metadata"] == {"payment_id": "17"}
+    refunded = fake.events[4]["data"]["object"]
+    assert refunded["object"] == "charge"
+    assert refunded["payment_intent"] == paid.processor_ref
+    assert (refunded["amount_refunded"], refunded["refunded"]) == (500, False)
+
+
+async def test_delivered_events_verify_in_the_order_and_number_sent(
+    gateway: StripeGateway, fake: FakeStripe
+) -> None:
+    waiting = await _charge(gateway, "pm_card_authenticationRequired")
+    intent = fake.payment_intents[waiting.processor_ref]
+    early = fake.event("payment_intent.requires_action", intent)
+    fake.complete_action(waiting.processor_ref)
+    [succeeded] = [e for e in fake.events if e["type"] == "payment_intent.succeeded"]
+    with webhook_endpoint(gateway) as (url, received):
+        # Late, twice and out of order: the newer event first, then the older one.
+        assert deliver(url, succeeded, WEBHOOK_SECRET) == 200
+        assert deliver(url, succeeded, WEBHOOK_SECRET) == 200
+        assert deliver(url, early, WEBHOOK_SECRET, timestamp=int(time.time()) - 200) == 200
+        assert deliver(url, succeeded, "whsec_wrong") == 400
+        assert deliver(url, succeeded, WEBHOOK_SECRET, timestamp=int(time.time()) - 600) == 400
+    assert received == [succeeded, succeeded, early]
+    assert early["id"] != succeeded["id"]
+    assert early["data"]["object"]["status"] == "requires_action"
+    assert succeeded["data"]["object"]["status"] == "succeeded"
+
+
+def test_webhook_request_is_signed_for_an_in_process_client(
+    gateway: StripeGateway, fake: FakeStripe
+) -> None:
+    event = fake.event("payment_intent.succeeded", {"id": "pi_1", "status": "succeeded"})
+    body, headers = webhook_request(event, WEBHOOK_SECRET)
+    assert headers["Content-Type"].startswith("application/json")
+    assert gateway.verify_webhook(body, headers["Stripe-Signature"]) == event
+    with pytest.raises(InvalidWebhook):
+        gateway.verify_webhook(body, webhook_request(event, "whsec_wrong")[1]["Stripe-Signature"])

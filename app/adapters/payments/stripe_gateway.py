@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import stripe
 
-from app.adapters.payments.port import CardDetails, ChargeResult, SavedCard
+from app.adapters.payments.port import CardDetails, ChargeResult, RefundResult, SavedCard
 from app.domain.errors import (
     CardDeclined,
     DomainError,
     GatewayError,
     GatewayUnavailable,
     InvalidPaymentMethod,
+    OutcomeUnknown,
 )
 
 if TYPE_CHECKING:
@@ -39,6 +40,15 @@ DECLINE_MESSAGES = {
         " instead."
     ),
 }
+REFUND_REFUSED = "The processor refused this refund. Nothing was refunded."
+REFUND_REFUSALS = {
+    "amount_too_large": (
+        "The refund is more than what is left of this payment. Nothing was refunded."
+    ),
+    "charge_already_refunded": "This payment has already been refunded in full.",
+}
+# lookup: of several intents for one payment, the one furthest along wins
+LOOKUP_RANK = {"succeeded": 4, "processing": 3, "requires_action": 2, "requires_confirmation": 2}
 BRANDS = {
     "visa": "Visa",
     "mastercard": "Mastercard",
@@ -130,11 +140,13 @@ class StripeGateway:
         off_session: bool = False,
         metadata: dict[str, str] | None = None,
     ) -> ChargeResult:
+        """Confirmed on the server, so no redirect-based payment methods: cards only."""
         params: PaymentIntentCreateParams = {
             "amount": amount_cents,
             "currency": "usd",
             "payment_method": payment_method,
             "confirm": True,
+            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
             "description": description,
             "metadata": dict(metadata or {}),
             "expand": ["latest_charge"],
@@ -143,16 +155,14 @@ class StripeGateway:
             params["customer"] = customer
         if off_session:
             params["off_session"] = True
-        else:
-            params["automatic_payment_methods"] = {"enabled": True, "allow_redirects": "never"}
         try:
             intent = await self._client.v1.payment_intents.create_async(
                 params=params, options={"idempotency_key": idempotency_key}
             )
         except stripe.StripeError as exc:
-            raise self._map_error(exc, "charge") from None
+            raise _map_error(exc, "charge", may_have_happened=True) from None
         log.info("payment_intent=%s status=%s event=stripe_charge", intent.id, intent.status)
-        return await self._result(intent.to_dict(), after="charge")
+        return _charge_result(intent.to_dict(), just_created=True)
 
     async def retrieve(self, processor_ref: str) -> ChargeResult:
         """The PaymentIntent's state. One back at `requires_payment_method` (3-D Secure failed
@@ -162,14 +172,89 @@ class StripeGateway:
                 processor_ref, params={"expand": ["latest_charge"]}
             )
         except stripe.StripeError as exc:
-            raise self._map_error(exc, "retrieve") from None
-        return await self._result(intent.to_dict(), after="retrieve")
+            raise _map_error(exc, "retrieve") from None
+        return _charge_result(intent.to_dict(), just_created=False)
+
+    async def lookup(self, *, idempotency_key: str, payment_id: int) -> ChargeResult | None:
+        """The intent created for `payment_id` (Stripe cannot be searched by idempotency key,
+        so by our `payment_id` metadata). Of several, the one furthest along: succeeded first.
+        Stripe's search index lags writes (under a minute, longer in an outage), so None soon
+        after the charge is not proof that it never happened."""
+        try:
+            found = await self._client.v1.payment_intents.search_async(
+                params={
+                    "query": f"metadata['payment_id']:'{int(payment_id)}'",
+                    "expand": ["data.latest_charge"],
+                    "limit": 100,
+                }
+            )
+        except stripe.StripeError as exc:
+            raise _map_error(exc, "lookup") from None
+        intents: list[dict[str, Any]] = found.to_dict()["data"]
+        log.info(
+            "payment_id=%s idempotency_key=%s found=%s event=stripe_lookup",
+            payment_id,
+            idempotency_key,
+            [i["id"] for i in intents],
+        )
+        if not intents:
+            return None
+        best = max(
+            intents, key=lambda i: (LOOKUP_RANK.get(str(i.get("status")), 0), i.get("created") or 0)
+        )
+        return _charge_result(best, just_created=False)
+
+    async def cancel(self, processor_ref: str) -> ChargeResult:
+        """Cancel an intent still waiting for the payer. Stripe refuses once it succeeded, is
+        processing or was already cancelled: then its current state is the answer."""
+        try:
+            intent = await self._client.v1.payment_intents.cancel_async(
+                processor_ref, params={"expand": ["latest_charge"]}
+            )
+        except stripe.InvalidRequestError as exc:
+            if exc.code != "payment_intent_unexpected_state":
+                raise _map_error(exc, "cancel", may_have_happened=True) from None
+            log.info("payment_intent=%s event=stripe_cancel_refused_state", processor_ref)
+            return await self.retrieve(processor_ref)
+        except stripe.StripeError as exc:
+            raise _map_error(exc, "cancel", may_have_happened=True) from None
+        log.info("payment_intent=%s status=%s event=stripe_cancel", intent.id, intent.status)
+        return _charge_result(intent.to_dict(), just_created=False)
+
+    async def refund(
+        self, *, processor_ref: str, amount_cents: int, idempotency_key: str, reason: str
+    ) -> RefundResult:
+        try:
+            refund = await self._client.v1.refunds.create_async(
+                params={
+                    "payment_intent": processor_ref,
+                    "amount": amount_cents,
+                    "metadata": {"reason": reason},
+                },
+                options={"idempotency_key": idempotency_key},
+            )
+        except stripe.StripeError as exc:
+            refused = GatewayError(REFUND_REFUSALS.get(str(exc.code), REFUND_REFUSED))
+            raise _map_error(exc, "refund", may_have_happened=True, refused=refused) from None
+        log.info(
+            "payment_intent=%s refund=%s status=%s event=stripe_refund",
+            processor_ref,
+            refund.id,
+            refund.status,
+        )
+        if refund.status == "succeeded":
+            status: Literal["succeeded", "pending"] = "succeeded"
+        elif refund.status in ("pending", "requires_action"):
+            status = "pending"
+        else:  # failed or canceled at once
+            raise GatewayError(REFUND_REFUSED)
+        return RefundResult(refund_ref=refund.id, amount_cents=refund.amount, status=status)
 
     async def describe_payment_method(self, payment_method: str) -> CardDetails:
         try:
             pm = await self._client.v1.payment_methods.retrieve_async(payment_method)
         except stripe.StripeError as exc:
-            raise self._map_error(exc, "describe", payment_method_error=True) from None
+            raise _map_error(exc, "describe", refused=InvalidPaymentMethod()) from None
         card = _card_details(pm.to_dict().get("card"))
         if card is None:
             log.warning("payment_method=%s event=stripe_not_a_card", pm.id)
@@ -190,7 +275,7 @@ class StripeGateway:
                 payment_method, params={"customer": customer}
             )
         except stripe.StripeError as exc:
-            raise self._map_error(exc, "save_card", payment_method_error=True) from None
+            raise _map_error(exc, "save_card", refused=InvalidPaymentMethod()) from None
         card = _card_details(pm.to_dict().get("card"))
         if card is None:
             raise InvalidPaymentMethod()
@@ -205,9 +290,9 @@ class StripeGateway:
             if await self._already_detached(payment_method):
                 log.info("payment_method=%s event=stripe_card_already_detached", payment_method)
                 return
-            raise self._map_error(exc, "remove_card", payment_method_error=True) from None
+            raise _map_error(exc, "remove_card", refused=InvalidPaymentMethod()) from None
         except stripe.StripeError as exc:
-            raise self._map_error(exc, "remove_card") from None
+            raise _map_error(exc, "remove_card") from None
         log.info("payment_method=%s event=stripe_card_detached", payment_method)
 
     def verify_webhook(self, payload: bytes, sig_header: str) -> dict[str, Any]:
@@ -235,87 +320,99 @@ class StripeGateway:
             return False
         return pm.to_dict().get("customer") is None
 
-    async def _result(self, intent: dict[str, Any], *, after: str) -> ChargeResult:
-        ref = str(intent["id"])
-        status = intent.get("status")
-        amount = int(intent.get("amount") or 0)
-        if status in ("succeeded", "processing"):
-            card = _charge_card(intent)
-            if card is None and status == "succeeded":
-                pm = _id_of(intent.get("payment_method"))
-                card = await self.describe_payment_method(pm) if pm else None
-            return ChargeResult(
-                status="succeeded" if status == "succeeded" else "processing",
-                processor_ref=ref,
-                amount_cents=amount,
-                card=card,
-            )
-        if after == "retrieve" and status in ("requires_payment_method", "canceled"):
-            return ChargeResult(status="failed", processor_ref=ref, amount_cents=amount, card=None)
-        if status == "requires_action" or (
-            after == "retrieve" and status == "requires_confirmation"
-        ):
-            return ChargeResult(
-                status="requires_action",
-                processor_ref=ref,
-                amount_cents=amount,
-                card=None,
-                client_secret=intent.get("client_secret"),
-            )
-        error = intent.get("last_payment_error") or {}
-        if status == "requires_payment_method":
-            code = str(error.get("decline_code") or error.get("code") or "generic_decline")
-            log.info("payment_intent=%s code=%s event=stripe_declined", ref, code)
-            raise CardDeclined(code, decline_message(code), processor_ref=ref)
-        log.error("payment_intent=%s status=%s event=stripe_unexpected_status", ref, status)
-        raise GatewayError()
 
-    @staticmethod
-    def _map_error(
-        exc: stripe.StripeError, action: str, *, payment_method_error: bool = False
-    ) -> GatewayError:
-        """A Stripe error as the port's error. Logs codes and ids only."""
-        if isinstance(exc, stripe.CardError):
-            body: Any = exc.json_body if isinstance(exc.json_body, dict) else {}
-            err: dict[str, Any] = body.get("error") if isinstance(body.get("error"), dict) else {}
-            code = str(err.get("decline_code") or exc.code or "generic_decline")
-            ref = _id_of(err.get("payment_intent"))
-            log.info("action=%s payment_intent=%s code=%s event=stripe_declined", action, ref, code)
-            return CardDeclined(code, decline_message(code), processor_ref=ref)
-        if isinstance(exc, stripe.APIConnectionError | stripe.RateLimitError) or (
-            isinstance(exc, stripe.APIError) and (exc.http_status or 500) >= 500
-        ):
-            log.warning(
-                "action=%s error=%s status=%s request_id=%s event=stripe_unavailable",
-                action,
-                type(exc).__name__,
-                exc.http_status,
-                exc.request_id,
-            )
-            return GatewayUnavailable()
-        if isinstance(exc, stripe.InvalidRequestError):
-            param = str(exc.param or "")
-            code = str(exc.code or "")
-            log.warning(
-                "action=%s code=%s param=%s request_id=%s event=stripe_invalid_request",
-                action,
-                code,
-                param,
-                exc.request_id,
-            )
-            if (
-                payment_method_error
-                or param.startswith("payment_method")
-                or code.startswith("payment_method")
-                or code == "payment_intent_incompatible_payment_method"
-            ):
-                return InvalidPaymentMethod()
-            return GatewayError()
-        log.error(
-            "action=%s error=%s status=%s request_id=%s event=stripe_error",
-            action,
-            type(exc).__name__,
-            exc.http_status,
-            exc.request_id,
+def _charge_result(intent: dict[str, Any], *, just_created: bool) -> ChargeResult:
+    """A PaymentIntent as the port's ChargeResult. Straight from a create (`just_created`), a
+    decline raises CardDeclined; read later, a declined, abandoned or cancelled intent is
+    `failed`: nothing was charged."""
+    ref = str(intent["id"])
+    status = intent.get("status")
+    amount = int(intent.get("amount") or 0)
+    if status in ("succeeded", "processing"):
+        return ChargeResult(
+            status="succeeded" if status == "succeeded" else "processing",
+            processor_ref=ref,
+            amount_cents=amount,
+            card=_charge_card(intent),
         )
+    if status == "requires_action" or (not just_created and status == "requires_confirmation"):
+        return ChargeResult(
+            status="requires_action",
+            processor_ref=ref,
+            amount_cents=amount,
+            card=None,
+            client_secret=intent.get("client_secret"),
+        )
+    if not just_created and status in ("requires_payment_method", "canceled"):
+        return ChargeResult(status="failed", processor_ref=ref, amount_cents=amount, card=None)
+    if status == "requires_payment_method":
+        error = intent.get("last_payment_error") or {}
+        code = str(error.get("decline_code") or error.get("code") or "generic_decline")
+        log.info("payment_intent=%s code=%s event=stripe_declined", ref, code)
+        raise CardDeclined(code, decline_message(code), processor_ref=ref)
+    log.error("payment_intent=%s status=%s event=stripe_unexpected_status", ref, status)
+    raise GatewayError()
+
+
+def _map_error(
+    exc: stripe.StripeError,
+    action: str,
+    *,
+    may_have_happened: bool = False,
+    refused: GatewayError | None = None,
+) -> DomainError:
+    """A Stripe error as the port's error. Logs codes and ids only, never card data.
+
+    `may_have_happened`: the call changes something (a charge, refund or cancel), so a lost
+    answer (connection error, timeout, reset, 5xx, 409 conflict) is OutcomeUnknown; for a read
+    it is GatewayUnavailable. A 429 is always GatewayUnavailable: Stripe did nothing.
+    `refused`: what an invalid request means for this call (default: InvalidPaymentMethod when
+    Stripe names the payment method, else GatewayError)."""
+    kind, status, request_id = type(exc).__name__, exc.http_status, exc.request_id
+    if isinstance(exc, stripe.CardError):
+        body: Any = exc.json_body if isinstance(exc.json_body, dict) else {}
+        err: dict[str, Any] = body.get("error") if isinstance(body.get("error"), dict) else {}
+        code = str(err.get("decline_code") or exc.code or "generic_decline")
+        ref = _id_of(err.get("payment_intent"))
+        log.info("action=%s payment_intent=%s code=%s event=stripe_declined", action, ref, code)
+        return CardDeclined(code, decline_message(code), processor_ref=ref)
+    if isinstance(exc, stripe.RateLimitError):
+        log.warning("action=%s request_id=%s event=stripe_rate_limited", action, request_id)
+        return GatewayUnavailable()
+    if isinstance(exc, stripe.APIConnectionError | stripe.APIError):
+        event = "stripe_outcome_unknown" if may_have_happened else "stripe_unavailable"
+        log.warning(
+            "action=%s error=%s status=%s request_id=%s event=%s",
+            action,
+            kind,
+            status,
+            request_id,
+            event,
+        )
+        return OutcomeUnknown() if may_have_happened else GatewayUnavailable()
+    if isinstance(exc, stripe.InvalidRequestError):
+        param, code = str(exc.param or ""), str(exc.code or "")
+        log.warning(
+            "action=%s code=%s param=%s request_id=%s event=stripe_invalid_request",
+            action,
+            code,
+            param,
+            request_id,
+        )
+        if refused is not None:
+            return refused
+        if (
+            param.startswith("payment_method")
+            or code.startswith("payment_method")
+            or code == "payment_intent_incompatible_payment_method"
+        ):
+            return InvalidPaymentMethod()
         return GatewayError()
+    log.error(
+        "action=%s error=%s status=%s request_id=%s event=stripe_error",
+        action,
+        kind,
+        status,
+        request_id,
+    )
+    return GatewayError()

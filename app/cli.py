@@ -1,4 +1,4 @@
-"""The `monitorpay` command: serve, migrate, seed, autopay."""
+"""The `monitorpay` command: serve, migrate, seed, setup, autopay, reconcile."""
 
 from __future__ import annotations
 
@@ -36,28 +36,33 @@ async def _seed(settings: Settings, force_check: bool = True) -> None:
         await engine.dispose()
 
 
-async def _autopay(settings: Settings) -> int:
-    """Charge every AutoPay enrollment that is due. Safe to run twice or side by side: each
-    period is charged at most once (the payment's idempotency key is per vehicle and period)."""
+async def _with_gateway(settings: Settings, job: str) -> int:
+    """Run AutoPay or reconciliation once against the configured database and processor."""
     from app.adapters.payments.factory import make_gateway
     from app.clock import SystemClock
     from app.main import configure_logging
-    from app.services import autopay
+    from app.services import autopay, reconcile
     from app.store.db import make_engine, make_sessionmaker
 
     configure_logging("WARNING")
     clock = SystemClock()
     engine = make_engine(settings.async_database_url)
     gateway = make_gateway(settings, clock)
+    maker = make_sessionmaker(engine)
     try:
-        report = await autopay.run(make_sessionmaker(engine), gateway, clock, settings.company_name)
+        if job == "autopay":
+            report = await autopay.run(maker, gateway, clock, settings.company_name)
+            lines, failed = report.lines(), bool(report.failed)
+        else:
+            done = await reconcile.run(maker, gateway, clock, settings.company_name)
+            lines, failed = done.lines(), False
     finally:
         close = getattr(gateway, "aclose", None)
         if close is not None:
             await close()
         await engine.dispose()
-    print("\n".join(report.lines()))
-    return 1 if report.failed else 0
+    print("\n".join(lines))
+    return 1 if failed else 0
 
 
 def _serve(settings: Settings) -> None:
@@ -79,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("seed", help="load the demo data into an empty database")
     sub.add_parser("setup", help="migrate, then seed an empty database")
     sub.add_parser("autopay", help="charge the AutoPay enrollments that are due (idempotent)")
+    sub.add_parser(
+        "reconcile", help="resolve unresolved payments and refunds by asking the processor"
+    )
     args = parser.parse_args(argv)
     try:
         settings = Settings()
@@ -94,8 +102,8 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(_seed(settings))
     elif args.command == "serve":
         _serve(settings)
-    elif args.command == "autopay":
-        return asyncio.run(_autopay(settings))
+    elif args.command in ("autopay", "reconcile"):
+        return asyncio.run(_with_gateway(settings, args.command))
     return 0
 
 

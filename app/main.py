@@ -17,11 +17,12 @@ from litestar.middleware.session.client_side import CookieBackendConfig
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from app.adapters.payments.factory import make_gateway
 from app.adapters.sms.factory import make_sms_provider
 from app.clock import Clock, SystemClock
-from app.services import autopay, sms_worker
+from app.services import autopay, reconcile, sms_worker
 from app.services.sealed import SecretBox
 from app.settings import Settings
 from app.store.db import make_engine, make_sessionmaker
@@ -53,41 +54,61 @@ def configure_logging(level: str) -> None:
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> Litestar:
     settings = settings or Settings()
     clock = clock or SystemClock()
-    engine = make_engine(settings.async_database_url)
+    engine = make_engine(
+        settings.async_database_url,
+        pool_size=settings.db_pool_size,
+        pool_timeout=settings.db_pool_timeout_seconds,
+    )
     sessionmaker = make_sessionmaker(engine)
 
     sms_provider = make_sms_provider(settings)
     gateway = make_gateway(settings, clock)
     box = SecretBox(settings.secret_key)
+    resolver = reconcile.BackgroundResolver(sessionmaker, gateway, clock, settings.company_name)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        worker = None
+        background: list[asyncio.Task[None]] = []
         if settings.sms_worker:
-            worker = asyncio.create_task(
-                sms_worker.run_forever(
-                    sessionmaker, sms_provider, clock, settings.sms_poll_seconds, box
+            background.append(
+                asyncio.create_task(
+                    sms_worker.run_forever(
+                        sessionmaker, sms_provider, clock, settings.sms_poll_seconds, box
+                    )
                 )
             )
-        scheduler = None
         if settings.autopay_daily_at is not None:
-            scheduler = asyncio.create_task(
-                autopay.run_daily(
-                    sessionmaker, gateway, clock, settings.company_name, settings.autopay_daily_at
+            background.append(
+                asyncio.create_task(
+                    autopay.run_daily(
+                        sessionmaker,
+                        gateway,
+                        clock,
+                        settings.company_name,
+                        settings.autopay_daily_at,
+                    )
+                )
+            )
+        if settings.reconcile_every_seconds > 0:
+            background.append(
+                asyncio.create_task(
+                    reconcile.run_every(
+                        sessionmaker,
+                        gateway,
+                        clock,
+                        settings.company_name,
+                        settings.reconcile_every_seconds,
+                    )
                 )
             )
         try:
             yield
         finally:
-            if scheduler is not None:
-                scheduler.cancel()
+            for task in background:
+                task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await scheduler
-            if worker is not None:
-                worker.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await worker
-            for adapter in (gateway, sms_provider):
+                    await task
+            for adapter in (resolver, gateway, sms_provider):
                 close = getattr(adapter, "aclose", None)
                 if close is not None:
                     await close()
@@ -130,7 +151,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     if settings.is_dev:
         route_handlers.append(dev.DevController)
     if settings.payments_gateway == "sandbox":
-        route_handlers.append(sandbox.tokenize)
+        route_handlers += [sandbox.tokenize, sandbox.challenge, sandbox.challenge_answer]
     app = Litestar(
         route_handlers=route_handlers,  # type: ignore[arg-type]
         dependencies={
@@ -149,6 +170,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         exception_handlers={
             deps.LoginRequired: errors.login_required,
             HTTPException: errors.http_error,
+            PoolTimeout: errors.busy,
             Exception: errors.server_error,
         },
         lifespan=[lifespan],
@@ -161,4 +183,5 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.state.sms = sms_provider
     app.state.gateway = gateway
     app.state.box = box
+    app.state.resolver = resolver
     return app

@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     support_phone: str = "+18005550199"
     session_max_age_seconds: int = 8 * 3600
     autopay_daily_at: time | None = None  # e.g. 06:00 (UTC): run AutoPay in-process every day
+    # resolve unresolved payments and lost refunds in-process: at start-up, then every N seconds
+    # (0: never; run `monitorpay reconcile` from cron instead)
+    reconcile_every_seconds: float = 60
+    db_pool_size: int = 20  # connections per process; a request uses at most one
+    db_pool_timeout_seconds: float = 3  # an exhausted pool answers 503 after this, never hangs
     log_level: str = "INFO"
 
     @model_validator(mode="after")

@@ -31,7 +31,8 @@ PG_URL = os.environ.get(
 )
 REQUIRE_POSTGRES = os.environ.get("REQUIRE_POSTGRES") == "1"
 TABLES = (
-    "auditevent, autopayenrollment, paymentallocation, smsmessage, payment, paymentlink, "
+    "auditevent, autopayenrollment, paymentallocation, smsmessage, refund, processedevent, "
+    "payment, paymentlink, "
     "cardonfile, invoice, vehicle, client, staffuser, location, loginattempt"
 )
 
@@ -131,12 +132,14 @@ def clock() -> FixedClock:
 
 
 def make_settings(db_url: str, **overrides: Any) -> Settings:
-    """Settings for an app under test: this database, no background SMS worker, no .env."""
+    """Settings for an app under test: this database, no background SMS worker or
+    reconciliation loop (tests run `reconcile.run` themselves), no .env."""
     values: dict[str, Any] = {
         "app_env": "test",
         "database_url": db_url,
         "secret_key": "test-secret-key-that-is-long-enough-0123456789",
         "sms_worker": False,
+        "reconcile_every_seconds": 0,
         "_env_file": None,
     }
     return Settings(**(values | overrides))

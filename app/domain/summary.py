@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import date
@@ -16,7 +17,7 @@ class OpenInvoice:
     id: int
     number: str
     description: str
-    total_cents: int  # amount plus tax: what settling it costs
+    total_cents: int  # what settling it costs: amount plus tax, less what payments still hold
     due_date: date
 
 
@@ -77,27 +78,34 @@ class InvoiceSummary:
         return sum(line.amount_cents for line in self.lines)
 
     @property
+    def fingerprint(self) -> str:
+        """What a person reviewed: vehicle, days, period, lines, total and basis (16 hex).
+        A form carries it back, so a charge is for exactly the summary that was shown."""
+        reviewed = {k: v for k, v in self._as_dict().items() if k != "computed_on"}
+        return hashlib.sha256(json.dumps(reviewed, sort_keys=True).encode()).hexdigest()[:16]
+
+    @property
     def lines_label_monitoring(self) -> str:
         return monitoring_label(self.days, self.vehicle_label, self.period)
 
     def to_json(self) -> str:
-        return json.dumps(
-            {
-                "vehicle_id": self.vehicle_id,
-                "vehicle_label": self.vehicle_label,
-                "days": self.days,
-                "period": [self.period.start.isoformat(), self.period.end.isoformat()],
-                "monitoring_cents": self.monitoring_cents,
-                "tax_cents": self.tax_cents,
-                "past_due_cents": self.past_due_cents,
-                "other_open_cents": self.other_open_cents,
-                "tax_rate_bp": self.tax_rate_bp,
-                "computed_on": self.computed_on.isoformat(),
-                "basis": self.basis.to_dict(),
-                "lines": [[ln.kind, ln.label, ln.amount_cents] for ln in self.lines],
-            },
-            sort_keys=True,
-        )
+        return json.dumps(self._as_dict(), sort_keys=True)
+
+    def _as_dict(self) -> dict[str, object]:
+        return {
+            "vehicle_id": self.vehicle_id,
+            "vehicle_label": self.vehicle_label,
+            "days": self.days,
+            "period": [self.period.start.isoformat(), self.period.end.isoformat()],
+            "monitoring_cents": self.monitoring_cents,
+            "tax_cents": self.tax_cents,
+            "past_due_cents": self.past_due_cents,
+            "other_open_cents": self.other_open_cents,
+            "tax_rate_bp": self.tax_rate_bp,
+            "computed_on": self.computed_on.isoformat(),
+            "basis": self.basis.to_dict(),
+            "lines": [[ln.kind, ln.label, ln.amount_cents] for ln in self.lines],
+        }
 
     @classmethod
     def from_json(cls, text: str) -> InvoiceSummary:
@@ -176,13 +184,26 @@ def build_summary(
     )
 
 
-def basis_changed(snapshot: Basis, current: Basis) -> bool:
-    return snapshot != current
+class SnapshotNoLongerFits(StaleSummary):
+    """A success arrived for a snapshot the account has moved past (another payment settled
+    its invoices or its period): it is refunded, never applied twice."""
+
+    message = "This payment no longer fits the account: it was refunded in full."
 
 
 def ensure_current(snapshot: Basis, current: Basis) -> None:
-    if basis_changed(snapshot, current):
+    """Before charging: the account is exactly as reviewed (nothing paid, voided or added)."""
+    if snapshot != current:
         raise StaleSummary()
+
+
+def still_fits(snapshot: Basis, current: Basis) -> bool:
+    """When a success is applied: every invoice it pays is still open (none paid or voided
+    meanwhile) and the vehicle's period has not moved. An invoice added since does not matter:
+    it simply stays open."""
+    return snapshot.paid_through == current.paid_through and set(snapshot.invoice_ids) <= set(
+        current.invoice_ids
+    )
 
 
 @dataclass(frozen=True)
@@ -199,8 +220,9 @@ class ApplicationPlan:
 
 
 def plan_application(summary: InvoiceSummary, current: Basis) -> ApplicationPlan:
-    """Refuse a stale summary; otherwise say exactly what paying it changes."""
-    ensure_current(summary.basis, current)
+    """Say exactly what applying a paid summary changes, or raise SnapshotNoLongerFits."""
+    if not still_fits(summary.basis, current):
+        raise SnapshotNoLongerFits()
     return ApplicationPlan(
         settle_invoice_ids=summary.basis.invoice_ids,
         monitoring_description=monitoring_label(

@@ -339,6 +339,10 @@ async def _charge_one(
             days=due.enrollment.days,
             now=now,
         )
+        if not is_due(snap.basis.paid_through, today):
+            # the list was read before another run paid this period: decide on what is true now
+            report.not_due += 1
+            return
         key = idempotency_key(vehicle.id or 0, snap.period.start)
         earlier = (
             await s.execute(select(Payment).where(col(Payment.idempotency_key) == key))
@@ -346,6 +350,8 @@ async def _charge_one(
     if earlier is not None:
         note = {
             "succeeded": "already charged for this period",
+            "refunded": "already charged for this period (refunded)",
+            "partially_refunded": "already charged for this period",
             "failed": "already tried for this period and it failed",
         }.get(earlier.status, "a charge for this period is in progress")
         report.skipped.append(item(earlier.amount_cents, note))
@@ -395,6 +401,10 @@ async def _charge_one(
         report.charged.append(item(outcome.amount_cents, outcome.invoice_number or "paid"))
     elif outcome.status == "failed":
         report.skipped.append(item(outcome.amount_cents, "already tried for this period"))
+    elif outcome.status == "unknown":
+        report.skipped.append(
+            item(outcome.amount_cents, "the processor's answer was lost; reconcile confirms it")
+        )
     else:
         report.skipped.append(item(outcome.amount_cents, f"charge is {outcome.status}"))
 

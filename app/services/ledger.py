@@ -5,17 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from app.domain import outcomes
 from app.domain.errors import DomainError
 from app.domain.money import parse_amount
 from app.domain.periods import local_today
+from app.domain.summary import InvoiceSummary
 from app.services import audit
-from app.services.payments import CLAIM_TIMEOUT
 from app.services.summary import NotFound
-from app.store.models import Client, Invoice, Payment, StaffUser, Vehicle
+from app.store.locks import lock_client
+from app.store.models import Client, Invoice, Payment, Refund, StaffUser, Vehicle
 from app.store.repo import add_invoice
 
 MAX_INVOICE_CENTS = 1_000_000  # $10,000.00
@@ -46,7 +48,7 @@ class CannotVoid(DomainError):
 
 @dataclass(frozen=True)
 class LedgerRow:
-    kind: str  # invoice | payment
+    kind: str  # invoice | payment | refund
     id: int
     on: date  # local date of the entry
     at: datetime
@@ -59,6 +61,7 @@ class LedgerRow:
     balance_cents: int  # running balance after this entry
     failure: str | None = None
     voidable: bool = False
+    refundable: bool = False
 
 
 @dataclass(frozen=True)
@@ -94,7 +97,24 @@ async def ledger(session: AsyncSession, client_id: int, now: datetime, tz: str) 
         .scalars()
         .all()
     )
-    return build_ledger(list(invoices), list(payments), vehicles, now, tz)
+    refunds = (
+        (
+            await session.execute(
+                select(Refund).where(
+                    col(Refund.client_id) == client_id, col(Refund.status) != "failed"
+                )
+            )
+        )
+        .scalars()
+        .all()
+    )
+    return build_ledger(list(invoices), list(payments), vehicles, now, tz, list(refunds))
+
+
+def _card(payment: Payment) -> str:
+    if payment.card_brand and payment.card_last4:
+        return f"{payment.card_brand} ending {payment.card_last4}"
+    return "Card"
 
 
 def build_ledger(
@@ -103,8 +123,10 @@ def build_ledger(
     vehicles: dict[int | None, str],
     now: datetime,
     tz: str,
+    refunds: list[Refund] | None = None,
 ) -> Ledger:
-    """The pure part: order the entries and run the balance."""
+    """The pure part: order the entries and run the balance. Money that went through takes
+    away (whatever was refunded later); a refund given back adds to it again."""
     today = local_today(now, tz)
     entries: list[tuple[datetime, int, int, object]] = []
     for inv in invoices:
@@ -113,6 +135,9 @@ def build_ledger(
         entries.append((inv.created_at, 0, inv.id or 0, inv))
     for pay in payments:
         entries.append((pay.completed_at or pay.created_at, 1, pay.id or 0, pay))
+    by_payment = {p.id: p for p in payments}
+    for ref in refunds or []:
+        entries.append((ref.completed_at or ref.created_at, 2, ref.id or 0, ref))
     entries.sort(key=lambda e: (e[0], e[1], e[2]))
 
     balance = 0
@@ -143,22 +168,36 @@ def build_ledger(
                     voidable=item.status == "open",
                 )
             )
+        elif isinstance(item, Refund):
+            if item.status == "succeeded":
+                balance += item.amount_cents
+            paid = by_payment.get(item.payment_id)
+            rows.append(
+                LedgerRow(
+                    kind="refund",
+                    id=item.id or 0,
+                    on=_local(at, tz),
+                    at=at,
+                    reference=_card(paid) if paid else "Card",
+                    description=f"Refund — {item.reason}",
+                    vehicle=vehicles.get(paid.vehicle_id, "") if paid and paid.vehicle_id else "",
+                    status="refunded" if item.status == "succeeded" else "refund pending",
+                    charge_cents=item.amount_cents,
+                    payment_cents=None,
+                    balance_cents=balance,
+                )
+            )
         else:
             assert isinstance(item, Payment)
-            if item.status == "succeeded":
+            if item.status in outcomes.SETTLED:
                 balance -= item.amount_cents
-            card = (
-                f"{item.card_brand} ending {item.card_last4}"
-                if item.card_brand and item.card_last4
-                else "Card"
-            )
             rows.append(
                 LedgerRow(
                     kind="payment",
                     id=item.id or 0,
                     on=_local(at, tz),
                     at=at,
-                    reference=card,
+                    reference=_card(item),
                     description=f"Payment — {CHANNELS.get(item.channel, item.channel)}",
                     vehicle=vehicles.get(item.vehicle_id, "") if item.vehicle_id else "",
                     status=item.status,
@@ -166,6 +205,7 @@ def build_ledger(
                     payment_cents=item.amount_cents,
                     balance_cents=balance,
                     failure=item.failure_message if item.status == "failed" else None,
+                    refundable=item.status in ("succeeded", "partially_refunded"),
                 )
             )
     rows.reverse()
@@ -228,6 +268,7 @@ async def create_invoice(
     due_date: date,
     now: datetime,
 ) -> Invoice:
+    await lock_client(session, client_id)  # the same lock every writer of the account takes
     invoice = await add_invoice(
         session,
         client_id=client_id,
@@ -259,26 +300,29 @@ async def create_invoice(
 async def void_invoice(
     session: AsyncSession, *, staff: StaffUser, client_id: int, invoice_id: int, now: datetime
 ) -> Invoice:
+    """Void an open invoice under the account lock; refused while a payment that includes it
+    is unresolved (it could still be charged for it)."""
     if staff.role not in VOID_ROLES:
         raise NotAllowed()
+    await lock_client(session, client_id)
     invoice = await session.get(Invoice, invoice_id)
     if invoice is None or invoice.client_id != client_id:
         raise NotFound("That invoice was not found.")
     client = await session.get(Client, client_id)
-    if (
-        client is not None
-        and client.payment_in_flight is not None
-        and client.payment_in_flight_at is not None
-        and client.payment_in_flight_at > now - CLAIM_TIMEOUT
-    ):
-        raise CannotVoid("A payment is being processed for this account. Try again in a minute.")
-    done = await session.execute(
-        update(Invoice)
-        .where(col(Invoice.id) == invoice_id, col(Invoice.status) == "open")
-        .values(status="void", voided_at=now)
-    )
-    if done.rowcount != 1:  # type: ignore[attr-defined]
+    assert client is not None
+    if client.payment_in_flight is not None:
+        in_flight = await session.get(Payment, client.payment_in_flight)
+        if in_flight is not None and invoice_id in (
+            InvoiceSummary.from_json(in_flight.summary_json).basis.invoice_ids
+        ):
+            raise CannotVoid(
+                "A payment that includes this invoice is being processed. Try again once it "
+                "has gone through or failed."
+            )
+    if invoice.status != "open":
         raise CannotVoid()  # nothing was written
+    invoice.status, invoice.voided_at = "void", now
+    session.add(invoice)
     audit.record(
         session,
         at=now,
@@ -290,5 +334,4 @@ async def void_invoice(
         amount_cents=invoice.total_cents,
     )
     await session.commit()
-    await session.refresh(invoice)
     return invoice

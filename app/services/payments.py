@@ -1,10 +1,15 @@
 """Charging a summary snapshot, exactly once, on every channel (link, staff, portal, AutoPay).
 
-1. One transaction writes the pending payment (with its idempotency key), claims the account
-   (and the link, if any) with conditional updates, and re-checks the snapshot's basis.
-2. The processor is called outside any transaction, with the payment's idempotency key.
-3. A new transaction applies the result. Applying is idempotent: a replayed webhook or a second
-   caller finds the payment no longer pending and changes nothing.
+1. Under the account lock, one transaction checks the snapshot is still exactly what was
+   reviewed (the domain decides), claims the account (and the link) and writes the pending
+   payment with its idempotency key. The claim lasts until the payment is resolved.
+2. The processor is called outside any transaction, with that key.
+3. Its answer is one of three (STYLE "Data and transactions"): it charged, it refused, or we
+   don't know. "Don't know" is recorded as `unknown`, keeps the claim and is resolved by asking
+   the processor (`resolve`, at once in the background and by `reconcile`).
+4. A success is applied under the account lock. The processor is the source of truth: a
+   success is applied whatever the local status; one whose snapshot no longer fits (another
+   payment settled it) is recorded and refunded in full, never kept silently.
 """
 
 from __future__ import annotations
@@ -14,18 +19,31 @@ import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
 from app.adapters.payments.port import CardDetails, ChargeResult, PaymentGateway
 from app.clock import Clock
-from app.domain.errors import CardDeclined, DomainError, GatewayError, StaleSummary
+from app.domain import outcomes
+from app.domain.errors import (
+    CardDeclined,
+    DomainError,
+    GatewayError,
+    OutcomeUnknown,
+)
 from app.domain.links import LIVE_STATUSES, MAX_DECLINES
-from app.domain.summary import InvoiceSummary
+from app.domain.summary import (
+    InvoiceSummary,
+    SnapshotNoLongerFits,
+    ensure_current,
+    plan_application,
+)
 from app.services import audit, sms, texts
-from app.services.summary import current_basis
+from app.services.summary import current_basis, open_invoices
+from app.store.locks import locked_account
 from app.store.models import (
     Client,
     Invoice,
@@ -37,7 +55,13 @@ from app.store.models import (
 from app.store.repo import add_invoice
 
 log = logging.getLogger("monitorpay.payments")
-CLAIM_TIMEOUT = timedelta(minutes=5)
+
+# A charge the processor has no record of this long after we wrote it was never made.
+NOT_FOUND_AFTER = timedelta(minutes=5)
+# A 3-D Secure challenge not finished this long after it began is abandoned (or sooner, at the
+# link's expiry): its PaymentIntent is cancelled and the account released.
+CHALLENGE_TIMEOUT = timedelta(minutes=5)
+NOT_CONFIRMED = "Your bank did not confirm the payment. Try again or use another card."
 
 
 class PaymentInProgress(DomainError):
@@ -79,7 +103,9 @@ class ChargeRequest:
 @dataclass(frozen=True)
 class PaymentOutcome:
     payment_id: int
-    status: str  # succeeded | pending | failed | requires_action
+    # succeeded | refunded | partially_refunded | pending | unknown | failed
+    # | requires_action | processing
+    status: str
     amount_cents: int
     invoice_id: int | None = None
     invoice_number: str | None = None
@@ -109,6 +135,51 @@ async def outcome_of(session: AsyncSession, payment: Payment) -> PaymentOutcome:
     )
 
 
+async def _claim(s: AsyncSession, req: ChargeRequest, key: str, now: datetime) -> int:
+    """Inside the account lock: refuse or write the pending payment and its claims."""
+    if req.link_id is not None:
+        link = await s.get(PaymentLink, req.link_id)
+        if link is None:
+            raise LinkNotPayable("")
+        if link.expires_at <= now:
+            raise LinkNotPayable("expired")
+        if link.status not in LIVE_STATUSES:
+            raise LinkNotPayable(link.status)
+        if link.claim_payment_id is not None:
+            raise LinkNotPayable("busy")
+    client = await s.get(Client, req.client_id)
+    assert client is not None
+    if client.payment_in_flight is not None:
+        raise PaymentInProgress()
+    basis = await current_basis(s, client_id=req.client_id, vehicle_id=req.summary.vehicle_id)
+    ensure_current(req.summary.basis, basis)  # the domain decides; StaleSummary otherwise
+    payment = Payment(
+        client_id=req.client_id,
+        vehicle_id=req.summary.vehicle_id,
+        amount_cents=req.summary.total_cents,
+        channel=req.channel,
+        status="pending",
+        idempotency_key=key,
+        summary_json=req.summary.to_json(),
+        link_id=req.link_id,
+        staff_id=req.staff_id,
+        created_at=now,
+    )
+    s.add(payment)
+    await s.flush()
+    pid = payment.id
+    assert pid is not None
+    client.payment_in_flight = pid
+    s.add(client)
+    if req.link_id is not None:
+        await s.execute(
+            update(PaymentLink)
+            .where(col(PaymentLink.id) == req.link_id)
+            .values(claim_payment_id=pid)
+        )
+    return pid
+
+
 async def charge(
     maker: async_sessionmaker[AsyncSession],
     gateway: PaymentGateway,
@@ -117,71 +188,17 @@ async def charge(
     company: str = "",
 ) -> PaymentOutcome:
     """Charge `req.summary.total_cents` once. Raises StaleSummary, PaymentInProgress,
-    LinkNotPayable, CardDeclined or GatewayError; on those, nothing was charged."""
+    LinkNotPayable, CardDeclined or GatewayError: on those, nothing was charged. An answer the
+    processor lost comes back as status `unknown` (never "nothing was charged")."""
     now = clock.now()
     key = req.idempotency_key or f"mp_{secrets.token_hex(16)}"
-    async with maker() as s:
-        payment = Payment(
-            client_id=req.client_id,
-            vehicle_id=req.summary.vehicle_id,
-            amount_cents=req.summary.total_cents,
-            channel=req.channel,
-            status="pending",
-            idempotency_key=key,
-            summary_json=req.summary.to_json(),
-            link_id=req.link_id,
-            staff_id=req.staff_id,
-            created_at=now,
-        )
-        s.add(payment)
-        try:
-            await s.flush()  # the first write takes SQLite's write lock for the whole claim
-        except Exception:
-            await s.rollback()
-            existing = (
-                await s.execute(select(Payment).where(col(Payment.idempotency_key) == key))
-            ).scalar_one_or_none()
-            if existing is not None:  # a retry of the same request: report the first one
-                return dataclasses.replace(await outcome_of(s, existing), replayed=True)
-            raise
-        pid = payment.id
-        assert pid is not None
-        claimed = await s.execute(
-            update(Client)
-            .where(
-                col(Client.id) == req.client_id,
-                or_(
-                    col(Client.payment_in_flight).is_(None),
-                    col(Client.payment_in_flight_at) < now - CLAIM_TIMEOUT,
-                ),
-            )
-            .values(payment_in_flight=pid, payment_in_flight_at=now)
-        )
-        if claimed.rowcount != 1:  # type: ignore[attr-defined]
-            await s.rollback()
-            raise PaymentInProgress()
-        if req.link_id is not None:
-            link_claim = await s.execute(
-                update(PaymentLink)
-                .where(
-                    col(PaymentLink.id) == req.link_id,
-                    col(PaymentLink.status).in_(LIVE_STATUSES),
-                    col(PaymentLink.expires_at) > now,
-                    col(PaymentLink.claim_payment_id).is_(None),
-                )
-                .values(claim_payment_id=pid)
-            )
-            if link_claim.rowcount != 1:  # type: ignore[attr-defined]
-                link = await s.get(PaymentLink, req.link_id)
-                status = (
-                    "expired" if link and link.expires_at <= now else (link.status if link else "")
-                )
-                await s.rollback()  # expires `link`: read it first
-                raise LinkNotPayable(status if status not in LIVE_STATUSES else "busy")
-        basis = await current_basis(s, client_id=req.client_id, vehicle_id=req.summary.vehicle_id)
-        if basis != req.summary.basis:
-            await s.rollback()
-            raise StaleSummary()
+    async with locked_account(maker, req.client_id) as s:
+        existing = (
+            await s.execute(select(Payment).where(col(Payment.idempotency_key) == key))
+        ).scalar_one_or_none()
+        if existing is not None:  # a retry of the same request: report the first one
+            return dataclasses.replace(await outcome_of(s, existing), replayed=True)
+        pid = await _claim(s, req, key, now)
         await s.commit()
 
     log.info(
@@ -203,36 +220,78 @@ async def charge(
     except CardDeclined as exc:
         await fail(maker, clock, pid, code=exc.code, message=exc.message, declined=True)
         raise
-    except GatewayError as exc:
+    except GatewayError as exc:  # refused, or certainly never reached the processor
         await fail(maker, clock, pid, code="gateway_error", message=exc.message)
         raise
-    except Exception:
-        await fail(maker, clock, pid, code="error", message="Unexpected error")
+    except OutcomeUnknown:
+        await mark_unknown(maker, pid, "answer lost")
+        return PaymentOutcome(
+            payment_id=pid, status="unknown", amount_cents=req.summary.total_cents
+        )
+    except BaseException:
+        # A bug or a cancelled request after the call may have reached the processor: the
+        # payment stays unresolved (and the account claimed) until it is asked.
+        await mark_unknown(maker, pid, "interrupted")
         raise
+    return await record_result(maker, gateway, clock, pid, result, company=company)
+
+
+async def record_result(
+    maker: async_sessionmaker[AsyncSession],
+    gateway: PaymentGateway,
+    clock: Clock,
+    payment_id: int,
+    result: ChargeResult,
+    company: str = "",
+) -> PaymentOutcome:
+    """What the processor said about a charge, applied once: success, refusal, or still
+    waiting (3-D Secure, processing)."""
     if result.status == "succeeded":
-        return await apply_success(maker, clock, pid, result, company=company)
+        return await apply_success(maker, gateway, clock, payment_id, result, company=company)
+    if result.status == "failed":
+        await fail(
+            maker, clock, payment_id,
+            code="authentication_failed", message=NOT_CONFIRMED, declined=True,
+        )  # fmt: skip
+        return PaymentOutcome(
+            payment_id=payment_id,
+            status="failed",
+            amount_cents=result.amount_cents,
+            failure_message=NOT_CONFIRMED,
+        )
     async with maker() as s:
         await s.execute(
-            update(Payment).where(col(Payment.id) == pid).values(processor_ref=result.processor_ref)
+            update(Payment)
+            .where(col(Payment.id) == payment_id, col(Payment.status).in_(outcomes.UNRESOLVED))
+            .values(processor_ref=result.processor_ref, status="pending")
         )
         await s.commit()
     return PaymentOutcome(
-        payment_id=pid,
+        payment_id=payment_id,
         status=result.status,
-        amount_cents=req.summary.total_cents,
+        amount_cents=result.amount_cents,
         client_secret=result.client_secret,
     )
 
 
+async def mark_unknown(maker: async_sessionmaker[AsyncSession], payment_id: int, why: str) -> None:
+    async with maker() as s:
+        await s.execute(
+            update(Payment)
+            .where(col(Payment.id) == payment_id, col(Payment.status) == "pending")
+            .values(status="unknown", failure_code=why[:40])
+        )
+        await s.commit()
+    log.warning("payment_id=%s event=outcome_unknown why=%s", payment_id, why.replace(" ", "_"))
+
+
 async def _release(s: AsyncSession, payment: Payment) -> None:
+    """Let the account (and the link) take another payment, if this one held them."""
     await s.execute(
         update(Client)
         .where(col(Client.id) == payment.client_id, col(Client.payment_in_flight) == payment.id)
-        .values(payment_in_flight=None, payment_in_flight_at=None)
+        .values(payment_in_flight=None)
     )
-
-
-NOT_CONFIRMED = "Your bank did not confirm the payment. Try again or use another card."
 
 
 async def settle_from_processor(
@@ -244,17 +303,19 @@ async def settle_from_processor(
     company: str = "",
 ) -> ChargeResult:
     """After 3-D Secure in the browser: ask the processor, then apply a success or record the
-    bank's refusal. A charge still `processing` or `requires_action` stays pending (a webhook or
-    the browser finishes it). Safe to call again: both outcomes apply once."""
+    bank's refusal. A charge still `processing` or `requires_action` stays pending (a webhook,
+    the browser or reconcile finishes it). Safe to call again: both outcomes apply once."""
     result = await gateway.retrieve(processor_ref)
-    if result.status == "succeeded":
-        await apply_success(maker, clock, payment_id, result, company=company)
-    elif result.status == "failed":
-        await fail(
-            maker, clock, payment_id,
-            code="authentication_failed", message=NOT_CONFIRMED, declined=True,
-        )  # fmt: skip
+    await record_result(maker, gateway, clock, payment_id, result, company=company)
     return result
+
+
+async def _client_of(maker: async_sessionmaker[AsyncSession], payment_id: int) -> int:
+    async with maker() as s:
+        payment = await s.get(Payment, payment_id)
+        if payment is None:
+            raise LookupError(f"payment {payment_id} not found")
+        return payment.client_id
 
 
 async def fail(
@@ -265,35 +326,36 @@ async def fail(
     code: str,
     message: str,
     declined: bool = False,
-) -> None:
-    """Mark a pending payment failed, release the account, count a link's declines."""
+    company: str = "",
+) -> bool:
+    """Mark an unresolved payment failed (nothing was charged), release the account, count a
+    link's declines. With `company`, text the payer who was told to wait for the result.
+    False when the payment was already resolved (a replay changes nothing)."""
     now = clock.now()
-    async with maker() as s:
-        done = await s.execute(
-            update(Payment)
-            .where(col(Payment.id) == payment_id, col(Payment.status) == "pending")
-            .values(status="failed", failure_code=code, failure_message=message, completed_at=now)
-        )
-        if done.rowcount != 1:  # type: ignore[attr-defined]
-            await s.rollback()
-            return
+    async with locked_account(maker, await _client_of(maker, payment_id)) as s:
         payment = await s.get(Payment, payment_id)
         assert payment is not None
+        was = payment.status
+        if was not in outcomes.UNRESOLVED:
+            return False
+        payment.status = "failed"
+        payment.failure_code = code[:40]
+        payment.failure_message = message[:200]
+        payment.completed_at = now
+        s.add(payment)
         await _release(s, payment)
         if payment.link_id is not None:
             link = await s.get(PaymentLink, payment.link_id)
             assert link is not None
-            declines = link.decline_count + (1 if declined else 0)
-            values: dict[str, object] = {"claim_payment_id": None, "decline_count": declines}
-            if declines >= MAX_DECLINES:
-                values["status"] = "locked"
-            await s.execute(
-                update(PaymentLink)
-                .where(
-                    col(PaymentLink.id) == link.id,
-                    col(PaymentLink.claim_payment_id) == payment_id,
-                )
-                .values(**values)
+            if link.claim_payment_id == payment_id:
+                link.claim_payment_id = None
+                link.decline_count += 1 if declined else 0
+                if link.decline_count >= MAX_DECLINES:
+                    link.status = "locked"
+                s.add(link)
+        if company and was == "unknown":
+            await _text_payer(
+                s, payment, "not_charged", now, company=company, amount=payment.amount_cents
             )
         audit.record(
             s,
@@ -308,85 +370,109 @@ async def fail(
         )
         await s.commit()
     log.info("payment_id=%s event=failed code=%s", payment_id, code)
+    return True
+
+
+async def _text_payer(
+    s: AsyncSession, payment: Payment, template: str, now: datetime, **context: Any
+) -> None:
+    """Text whoever is paying: the number the link went to, else the client's own phone;
+    never a number that opted out."""
+    to = None
+    if payment.link_id is not None:
+        link = await s.get(PaymentLink, payment.link_id)
+        to = link.phone_e164 if link else None
+    if to is None:
+        client = await s.get(Client, payment.client_id)
+        to = client.phone_e164 if client else None
+    if to is None or await sms.number_opted_out(s, to):
+        return
+    sms.queue(
+        s,
+        to_e164=to,
+        body=texts.render_text(template, **context),
+        kind=template,
+        now=now,
+        client_id=payment.client_id,
+        link_id=payment.link_id,
+    )
 
 
 async def apply_success(
     maker: async_sessionmaker[AsyncSession],
+    gateway: PaymentGateway,
     clock: Clock,
     payment_id: int,
     result: ChargeResult,
     company: str = "",
 ) -> PaymentOutcome:
-    """Apply a succeeded charge in one transaction. Safe to call twice: the second does nothing."""
+    """Apply a succeeded charge under the account lock, whatever the local status (pending,
+    unknown, or failed after a race): the processor's word is the truth. Safe to call twice:
+    the second changes nothing. A success that no longer fits its snapshot is recorded and
+    refunded in full."""
+    from app.services import refunds  # refunds builds on this module
+
     now = clock.now()
     card: CardDetails | None = result.card
-    async with maker() as s:
-        done = await s.execute(
-            update(Payment)
-            .where(col(Payment.id) == payment_id, col(Payment.status) == "pending")
-            .values(
-                status="succeeded",
-                processor_ref=result.processor_ref,
-                card_brand=card.brand if card else None,
-                card_last4=card.last4 if card else None,
-                completed_at=now,
-            )
-        )
+    async with locked_account(maker, await _client_of(maker, payment_id)) as s:
         payment = await s.get(Payment, payment_id)
-        if payment is None:
-            raise LookupError(f"payment {payment_id} not found")
-        if done.rowcount != 1:  # type: ignore[attr-defined]
-            await s.rollback()  # already applied (a replay) or failed: change nothing
-            await s.refresh(payment)
+        assert payment is not None
+        if payment.status in outcomes.SETTLED:  # already applied (a replay): change nothing
             return await outcome_of(s, payment)
+        payment.status = "succeeded"
+        payment.processor_ref = result.processor_ref
+        payment.card_brand = card.brand if card else payment.card_brand
+        payment.card_last4 = card.last4 if card else payment.card_last4
+        payment.failure_code = payment.failure_message = None
+        payment.completed_at = now
         summary = InvoiceSummary.from_json(payment.summary_json)
-        settled: list[Invoice] = []
-        for invoice_id in summary.basis.invoice_ids:
-            paid = await s.execute(
-                update(Invoice)
-                .where(col(Invoice.id) == invoice_id, col(Invoice.status) == "open")
-                .values(status="paid", paid_at=now)
-            )
+        current = await current_basis(s, client_id=payment.client_id, vehicle_id=summary.vehicle_id)
+        try:
+            plan = plan_application(summary, current)  # the domain decides
+        except SnapshotNoLongerFits:
+            refund_id = await refunds.open_conflict_refund(s, payment, now)
+            await _release(s, payment)
+            await s.commit()
+            log.error("payment_id=%s event=success_no_longer_fits refund=full", payment_id)
+            await refunds.execute(maker, gateway, clock, refund_id, company=company)
+            async with maker() as s2:
+                fresh = await s2.get(Payment, payment_id)
+                assert fresh is not None
+                return await outcome_of(s2, fresh)
+        due = {i.id: i.total_cents for i in await open_invoices(s, payment.client_id)}
+        settled: list[tuple[Invoice, int]] = []
+        for invoice_id in plan.settle_invoice_ids:
             invoice = await s.get(Invoice, invoice_id)
-            if paid.rowcount == 1 and invoice is not None:  # type: ignore[attr-defined]
-                settled.append(invoice)
-            else:
-                log.error(
-                    "payment_id=%s invoice_id=%s event=settle_conflict", payment_id, invoice_id
-                )
-        moved = await s.execute(
+            assert invoice is not None and invoice.status == "open"
+            invoice.status, invoice.paid_at = "paid", now
+            s.add(invoice)
+            settled.append((invoice, due[invoice_id]))
+        await s.execute(
             update(Vehicle)
-            .where(
-                col(Vehicle.id) == summary.vehicle_id,
-                col(Vehicle.paid_through) == summary.basis.paid_through,
-            )
-            .values(paid_through=summary.period.end)
+            .where(col(Vehicle.id) == summary.vehicle_id)
+            .values(paid_through=plan.new_paid_through)
         )
-        if moved.rowcount != 1:  # type: ignore[attr-defined]
-            log.error("payment_id=%s event=paid_through_conflict", payment_id)
         monitoring = await add_invoice(
             s,
             client_id=payment.client_id,
             vehicle_id=summary.vehicle_id,
             kind="monitoring",
-            description=summary.lines_label_monitoring,
-            amount_cents=summary.monitoring_cents,
-            tax_cents=summary.tax_cents,
-            due_date=summary.period.start,
+            description=plan.monitoring_description,
+            amount_cents=plan.monitoring_amount_cents,
+            tax_cents=plan.monitoring_tax_cents,
+            due_date=plan.period.start,
             status="paid",
-            period_start=summary.period.start,
-            period_end=summary.period.end,
+            period_start=plan.period.start,
+            period_end=plan.period.end,
             created_at=now,
             paid_at=now,
             created_by_staff_id=payment.staff_id,
         )
         assert monitoring.id is not None
-        for invoice in [*settled, monitoring]:
+        for invoice, cents in [*settled, (monitoring, monitoring.total_cents)]:
             assert invoice.id is not None
             s.add(
-                PaymentAllocation(
-                    payment_id=payment_id, invoice_id=invoice.id, amount_cents=invoice.total_cents
-                )
+                PaymentAllocation(payment_id=payment_id, invoice_id=invoice.id, amount_cents=cents)
             )
         payment.invoice_id = monitoring.id
         s.add(payment)
@@ -395,26 +481,20 @@ async def apply_success(
             await s.execute(
                 update(PaymentLink)
                 .where(col(PaymentLink.id) == payment.link_id)
-                .values(status="paid", paid_at=now, payment_id=payment_id)
+                .values(status="paid", paid_at=now, payment_id=payment_id, claim_payment_id=None)
             )
-            link = await s.get(PaymentLink, payment.link_id)
             # The receipt goes to the number that got the link, unless it has opted out.
-            if link is not None and company and not await sms.number_opted_out(s, link.phone_e164):
-                sms.queue(
+            if company:
+                await _text_payer(
                     s,
-                    to_e164=link.phone_e164,
-                    body=texts.render_text(
-                        "receipt",
-                        company=company,
-                        amount=payment.amount_cents,
-                        brand=payment.card_brand or "card",
-                        last4=payment.card_last4 or "----",
-                        invoice=monitoring.number,
-                    ),
-                    kind="receipt",
-                    now=now,
-                    client_id=payment.client_id,
-                    link_id=payment.link_id,
+                    payment,
+                    "receipt",
+                    now,
+                    company=company,
+                    amount=payment.amount_cents,
+                    brand=payment.card_brand or "card",
+                    last4=payment.card_last4 or "----",
+                    invoice=monitoring.number,
                 )
         audit.record(
             s,
@@ -427,9 +507,78 @@ async def apply_success(
             channel=payment.channel,
             amount_cents=payment.amount_cents,
             invoice=monitoring.number,
-            settled=[i.number for i in settled],
+            settled=[i.number for i, _ in settled],
         )
         await s.commit()
         outcome = await outcome_of(s, payment)
     log.info("payment_id=%s event=succeeded invoice_id=%s", payment_id, monitoring.id)
     return outcome
+
+
+async def _link_expiry(
+    maker: async_sessionmaker[AsyncSession], payment: Payment
+) -> datetime | None:
+    if payment.link_id is None:
+        return None
+    async with maker() as s:
+        link = await s.get(PaymentLink, payment.link_id)
+        return link.expires_at if link else None
+
+
+async def resolve(
+    maker: async_sessionmaker[AsyncSession],
+    gateway: PaymentGateway,
+    clock: Clock,
+    payment_id: int,
+    company: str = "",
+) -> str:
+    """Ask the processor what became of an unresolved payment and apply the answer. Returns
+    what was done: applied | failed | not_found_yet | waiting | abandoned | unreachable | final.
+    Safe to run from many places at once (the request, the background, reconcile)."""
+    async with maker() as s:
+        payment = await s.get(Payment, payment_id)
+    if payment is None or payment.status not in outcomes.UNRESOLVED:
+        return "final"
+    now = clock.now()
+    try:
+        if payment.processor_ref:
+            result: ChargeResult | None = await gateway.retrieve(payment.processor_ref)
+        else:
+            result = await gateway.lookup(
+                idempotency_key=payment.idempotency_key, payment_id=payment_id
+            )
+    except GatewayError as exc:  # GatewayUnavailable and friends: ask again later
+        log.warning(
+            "payment_id=%s event=resolve_unreachable error=%s", payment_id, type(exc).__name__
+        )
+        return "unreachable"
+    if result is None:
+        if now - payment.created_at < NOT_FOUND_AFTER:
+            return "not_found_yet"
+        await fail(
+            maker, clock, payment_id,
+            code="not_charged", message="The processor has no record of this charge.",
+            company=company,
+        )  # fmt: skip
+        return "failed"
+    if result.status == "requires_action":
+        deadline = payment.created_at + CHALLENGE_TIMEOUT
+        expiry = await _link_expiry(maker, payment)
+        if expiry is not None:
+            deadline = min(deadline, expiry)
+        if now < deadline:
+            return "waiting"
+        try:
+            result = await gateway.cancel(result.processor_ref)
+        except (GatewayError, OutcomeUnknown):
+            return "unreachable"
+        if result.status == "failed":
+            await fail(
+                maker, clock, payment_id,
+                code="abandoned", message="The bank's check was not finished in time.",
+            )  # fmt: skip
+            return "abandoned"
+    if result.status == "processing":
+        return "waiting"
+    outcome = await record_result(maker, gateway, clock, payment_id, result, company=company)
+    return "applied" if outcome.status in outcomes.SETTLED else outcome.status

@@ -7,7 +7,6 @@ fresh summary instead of charging something the client did not see.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -20,7 +19,6 @@ from app.adapters.payments.port import PaymentGateway
 from app.clock import Clock
 from app.domain.errors import CardDeclined, GatewayError, StaleSummary
 from app.domain.periods import local_today
-from app.domain.summary import InvoiceSummary
 from app.services import autopay, cards, payments, summary
 from app.services.summary import Account, PaymentsNotAccepted
 from app.store.models import Invoice, Location
@@ -37,12 +35,6 @@ class StaleQuote(StaleSummary):
         "Your account changed since this Payment Summary was shown, so nothing was charged. "
         "Check the updated Payment Summary below, then pay again."
     )
-
-
-def fingerprint(s: InvoiceSummary) -> str:
-    """What the client reviewed: vehicle, days, period, total and the basis, in 16 hex chars."""
-    raw = f"{s.vehicle_id}|{s.days}|{s.period.start}|{s.total_cents}|{s.basis.to_dict()}"
-    return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -121,7 +113,7 @@ async def pay(
         snap = await summary.compute(
             s, client_id=req.client_id, vehicle_id=req.vehicle_id, days=req.days, now=now
         )
-        if fingerprint(snap) != req.reviewed:
+        if snap.fingerprint != req.reviewed:
             raise StaleQuote()
         today = local_today(now, account.location.timezone)
         saved_id: int | None = None

@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from app.domain.errors import DomainError
 from app.domain.periods import check_days, local_today
 from app.domain.summary import Basis, InvoiceSummary, OpenInvoice, VehicleRef, build_summary
-from app.store.models import Client, Invoice, Location, Vehicle
+from app.store.models import Client, Invoice, Location, PaymentAllocation, Vehicle
 
 
 class NotFound(DomainError):
@@ -52,26 +52,33 @@ async def load_account(session: AsyncSession, client_id: int) -> Account:
 
 
 async def open_invoices(session: AsyncSession, client_id: int) -> list[OpenInvoice]:
-    rows = (
-        (
-            await session.execute(
-                select(Invoice)
-                .where(col(Invoice.client_id) == client_id, col(Invoice.status) == "open")
-                .order_by(col(Invoice.due_date), col(Invoice.id))
-            )
+    """The account's open invoices with what is still due on each: the total, less what
+    payments still hold of it (an invoice a partial refund reopened owes only its share)."""
+    held = (
+        select(
+            col(PaymentAllocation.invoice_id),
+            func.sum(PaymentAllocation.amount_cents).label("held"),
         )
-        .scalars()
-        .all()
+        .group_by(col(PaymentAllocation.invoice_id))
+        .subquery()
     )
+    rows = (
+        await session.execute(
+            select(Invoice, func.coalesce(held.c.held, 0))
+            .outerjoin(held, held.c.invoice_id == col(Invoice.id))
+            .where(col(Invoice.client_id) == client_id, col(Invoice.status) == "open")
+            .order_by(col(Invoice.due_date), col(Invoice.id))
+        )
+    ).all()
     return [
         OpenInvoice(
             id=i.id or 0,
             number=i.number,
             description=i.description,
-            total_cents=i.total_cents,
+            total_cents=i.total_cents - int(held_cents),
             due_date=i.due_date,
         )
-        for i in rows
+        for i, held_cents in rows
     ]
 
 

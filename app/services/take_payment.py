@@ -1,8 +1,9 @@
 """Take Payment: staff charge a client's card on file, off-session, for the next monitor payment.
 
 The amount is the server's own Invoice Summary; the form only says which vehicle, how many
-days, which card, what total staff reviewed, and a one-time request key (so a double click
-charges once). A summary that moved since review is refused with the fresh one.
+days, which card, the fingerprint of the summary staff reviewed (period, lines, total and
+basis), and a one-time request key (so a double click charges once). A summary that moved
+since review — another tab paid it, an invoice changed — is refused with the fresh one.
 """
 
 from __future__ import annotations
@@ -29,12 +30,9 @@ _KEY = re.compile(r"^[0-9a-f]{32}$")
 
 
 class SummaryMoved(StaleSummary):
-    """The total changed after staff reviewed it (the page then shows the fresh summary)."""
+    """The summary changed after staff reviewed it (the page then shows the fresh one)."""
 
-    message = (
-        "The amount due changed since you reviewed it, so nothing was charged. "
-        "Review the updated summary, then charge again."
-    )
+    message = "The summary changed — review it again. Nothing was charged."
 
 
 class BadRequestKey(DomainError):
@@ -75,7 +73,7 @@ async def take(
     vehicle_id: int,
     days: int,
     card_id: int,
-    reviewed_total_cents: int,
+    reviewed: str,
     request_key: str,
     company: str,
 ) -> tuple[payments.PaymentOutcome, CardOnFile]:
@@ -100,7 +98,7 @@ async def take(
             s, client_id=client_id, card_id=card_id, now=now, tz=account.location.timezone
         )
         customer = account.client.processor_customer
-        if summary.total_cents != reviewed_total_cents:
+        if summary.fingerprint != reviewed:
             raise SummaryMoved()
         audit.record(
             s,

@@ -13,7 +13,15 @@ from sqlalchemy.ext.asyncio import (
 )
 
 
-def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
+def make_engine(
+    url: str, *, pool_size: int | None = None, pool_timeout: float | None = None, **kwargs: Any
+) -> AsyncEngine:
+    """`pool_size`: a fixed pool with no overflow; waiting longer than `pool_timeout` for a
+    connection raises sqlalchemy's TimeoutError (the web layer answers 503)."""
+    if pool_size is not None:
+        kwargs |= {"pool_size": pool_size, "max_overflow": 0}
+    if pool_timeout is not None:
+        kwargs["pool_timeout"] = pool_timeout
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
 

@@ -64,11 +64,10 @@ class Client(SQLModel, table=True):
     password_hash: str | None = Field(default=None, max_length=200)
     processor_customer: str | None = Field(default=None, max_length=100)
     created_at: datetime = Field(sa_column=_ts(nullable=False))
-    # One payment in flight per account: set by a conditional update before the processor is
-    # called, cleared when the result is applied. Serialises every channel (link, staff, portal,
-    # AutoPay) so an invoice or a period can never be charged twice.
+    # One payment in flight per account: set under the account lock before the processor is
+    # called, cleared only when that payment is resolved (succeeded, failed or refunded) — never
+    # by a timer. Serialises every channel (link, staff, portal, AutoPay).
     payment_in_flight: int | None = Field(default=None)
-    payment_in_flight_at: datetime | None = Field(default=None, sa_column=_ts())
 
     @property
     def name(self) -> str:
@@ -121,12 +120,14 @@ class Invoice(SQLModel, table=True):
 
 
 class Payment(SQLModel, table=True):
+    __table_args__ = (sa.Index("ix_payment_status_created", "status", "created_at"),)
     id: int | None = Field(default=None, primary_key=True)
     client_id: int = Field(foreign_key="client.id", index=True)
     vehicle_id: int | None = Field(default=None, foreign_key="vehicle.id")
     amount_cents: int
     channel: str = Field(max_length=24)  # link | staff_card_on_file | portal | autopay
-    status: str = Field(default="pending", max_length=10)  # pending | succeeded | failed
+    # pending | unknown | succeeded | failed | refunded | partially_refunded (domain/outcomes.py)
+    status: str = Field(default="pending", max_length=20)
     idempotency_key: str = Field(max_length=80, unique=True)
     processor_ref: str | None = Field(default=None, max_length=100, index=True)
     card_brand: str | None = Field(default=None, max_length=20)
@@ -139,6 +140,34 @@ class Payment(SQLModel, table=True):
     invoice_id: int | None = Field(default=None, foreign_key="invoice.id")
     created_at: datetime = Field(sa_column=_ts(nullable=False))
     completed_at: datetime | None = Field(default=None, sa_column=_ts())
+    refunded_cents: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+
+
+class Refund(SQLModel, table=True):
+    """Money given back: by a supervisor (`staff`) or because a success no longer fit its
+    snapshot (`conflict`). `pending` until the processor confirms; retried with its key."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    payment_id: int = Field(foreign_key="payment.id", index=True)
+    client_id: int = Field(foreign_key="client.id")
+    amount_cents: int
+    kind: str = Field(max_length=12)  # staff | conflict
+    reason: str = Field(max_length=200)
+    status: str = Field(default="pending", max_length=12, index=True)  # pending|succeeded|failed
+    idempotency_key: str = Field(max_length=80, unique=True)
+    processor_ref: str | None = Field(default=None, max_length=100)
+    staff_id: int | None = Field(default=None, foreign_key="staffuser.id")
+    failure_message: str | None = Field(default=None, max_length=200)
+    created_at: datetime = Field(sa_column=_ts(nullable=False))
+    completed_at: datetime | None = Field(default=None, sa_column=_ts())
+
+
+class ProcessedEvent(SQLModel, table=True):
+    """A processor webhook event already handled: replays are recognised by id."""
+
+    event_id: str = Field(primary_key=True, max_length=100)
+    kind: str = Field(max_length=60)
+    at: datetime = Field(sa_column=_ts(nullable=False))
 
 
 class PaymentAllocation(SQLModel, table=True):

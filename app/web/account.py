@@ -20,7 +20,7 @@ from app.domain.phone import national
 from app.services import autopay, cards, payments, portal, summary
 from app.services.summary import NotFound, PaymentsNotAccepted
 from app.store.models import Client, Location, Payment
-from app.web.deps import ClockDep, Db, Me, SettingsDep
+from app.web.deps import ClockDep, Db, Me, SettingsDep, release_connection
 from app.web.forms import Form, is_htmx, parse_id, read_form
 from app.web.render import render
 
@@ -32,8 +32,8 @@ TABS = (
     ("autopay", "AutoPay", "/account/payment/autopay"),
 )
 STILL_CONFIRMING = (
-    "Your bank is still confirming this payment. Check Account Information in a minute before "
-    "trying again."
+    "We're confirming your payment with your bank. Don't pay again: we'll text you the result, "
+    "and Account Information shows it in a minute."
 )
 NOTICES = {
     "card_added": "Your card was saved.",
@@ -144,7 +144,7 @@ class AccountController(Controller):
             days=days,
             allowed_days=ALLOWED_DAYS,
             summary=snap,
-            reviewed=portal.fingerprint(snap) if snap else "",
+            reviewed=snap.fingerprint if snap else "",
             cards=card_views,
             chosen=chosen,
             form=form,
@@ -200,7 +200,7 @@ class AccountController(Controller):
         return render(
             "account/_payment_summary.html",
             summary=snap,
-            reviewed=portal.fingerprint(snap),
+            reviewed=snap.fingerprint,
             location=account.location,
             headers={"Vary": "HX-Request"},
         )
@@ -245,6 +245,7 @@ class AccountController(Controller):
             save_card=choice == "new" and form.get("save_card") == "yes",
         )
         status = 200
+        await release_connection(db)
         try:
             outcome = await portal.pay(
                 request.app.state.sessionmaker, _gateway(request), clock, req, settings.company_name
@@ -282,6 +283,8 @@ class AccountController(Controller):
                     next_action_secret=outcome.client_secret,
                     pending_payment=str(outcome.payment_id),
                 )  # fmt: skip
+            if outcome.status == "unknown":
+                request.app.state.resolver.kick(outcome.payment_id)
             form.error("form", STILL_CONFIRMING)
             status = 202
         form.values.pop("payment_method", None)  # a used token is never put back in the page
@@ -305,6 +308,7 @@ class AccountController(Controller):
             raise NotFoundException(detail="That payment was not found.")
         vehicle_id = payment.vehicle_id
         if payment.status == "pending":
+            await release_connection(db)
             result = await payments.settle_from_processor(
                 request.app.state.sessionmaker, _gateway(request), clock, payment.id or 0,
                 payment.processor_ref, settings.company_name,

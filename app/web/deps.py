@@ -37,6 +37,13 @@ async def provide_db(state: State) -> AsyncGenerator[AsyncSession, None]:
         yield session
 
 
+async def release_connection(db: AsyncSession) -> None:
+    """Give the request's connection back to the pool before the processor is called: a
+    request holds at most one connection, and none across a network call. The session stays
+    usable; its next query takes a connection again."""
+    await db.commit()
+
+
 def provide_settings(state: State) -> Settings:
     return state.settings  # type: ignore[no-any-return]
 

@@ -70,6 +70,23 @@ def _id_out_of_range(exc: Exception) -> bool:
     return False
 
 
+def busy(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """The database pool stayed exhausted past its timeout: answer at once, never hang."""
+    log.warning("request_id=%s event=pool_exhausted", _request_id(request))
+    template = "errors/_error.html" if is_htmx(request) else "errors/error.html"
+    response = render(
+        template,
+        status_code=503,
+        title="We're very busy right now",
+        message="Please try again in a few seconds. If you were making a payment, reload the "
+        "page first to see whether it went through.",
+        status=503,
+        request_id=_request_id(request),
+    )
+    response.headers["Retry-After"] = "2"
+    return response
+
+
 def server_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     if _id_out_of_range(exc):
         return http_error(request, NotFoundException())
@@ -80,8 +97,9 @@ def server_error(request: Request[Any, Any, Any], exc: Exception) -> Response[An
         template,
         status_code=500,
         title="Something went wrong on our side",
-        message="Nothing was charged. Please try again; if it keeps happening, "
-        f"tell support the reference {request_id}.",
+        message="If you were making a payment, don't pay again yet: reload the page in a "
+        "minute to see whether it went through. If this keeps happening, tell support the "
+        f"reference {request_id}.",
         status=500,
         request_id=request_id,
     )

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from litestar import Request
+
+# InvoiceSummary.fingerprint, carried by a form: what the person reviewed
+FINGERPRINT = re.compile(r"[0-9a-f]{16}")
 
 
 @dataclass

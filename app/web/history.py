@@ -23,8 +23,8 @@ from app.services import ledger, payments, take_payment
 from app.services.cards import CardExpired
 from app.services.summary import Account, NotFound, PaymentsNotAccepted
 from app.store.models import Payment
-from app.web.deps import ClockDep, Db, SettingsDep, Staff
-from app.web.forms import Form, is_htmx, parse_id, read_form
+from app.web.deps import ClockDep, Db, SettingsDep, Staff, release_connection
+from app.web.forms import FINGERPRINT, Form, is_htmx, parse_id, read_form
 from app.web.plus import VARY, account_or_404, client_header_context
 from app.web.render import render
 
@@ -290,7 +290,7 @@ class HistoryController(Controller):
     ) -> Response[Any]:  # fmt: skip
         account = await account_or_404(db, client_id)
         form = await read_form(request)
-        reviewed = form.get("reviewed_total_cents")
+        reviewed = form.get("reviewed")
 
         async def back_to_pick(message: str, status: int, field: str = "form") -> Response[Any]:
             ctx = await _context(db, staff, account, clock.now())
@@ -300,8 +300,9 @@ class HistoryController(Controller):
 
         card_id = parse_id(form.get("card_id"))
         vehicle_id = parse_id(form.get("vehicle_id"))
-        if card_id is None or vehicle_id is None or not reviewed.isdigit() or len(reviewed) > 9:
+        if card_id is None or vehicle_id is None or not FINGERPRINT.fullmatch(reviewed):
             return await back_to_pick("Choose a card and review the payment first.", 422)
+        await release_connection(db)
         try:
             outcome, card = await take_payment.take(
                 request.app.state.sessionmaker,
@@ -312,7 +313,7 @@ class HistoryController(Controller):
                 vehicle_id=vehicle_id,
                 days=parse_days(form.get("days")),
                 card_id=card_id,
-                reviewed_total_cents=int(reviewed),
+                reviewed=reviewed,
                 request_key=form.get("request_key"),
                 company=settings.company_name,
             )
@@ -334,6 +335,8 @@ class HistoryController(Controller):
                 402,
                 "card_id",
             )
+        if outcome.status == "unknown":
+            request.app.state.resolver.kick(outcome.payment_id)
         if not is_htmx(request):
             return Redirect(f"{_base(client_id)}?paid={outcome.payment_id}", status_code=303)
         ctx = await _context(db, staff, account, clock.now())
@@ -352,6 +355,10 @@ def _paid_notice(payment: Payment, fallback: str = "the card") -> tuple[str, str
     amount = money(payment.amount_cents)
     if payment.status == "succeeded":
         return ("ok", f"Payment of {amount} charged to {card}.")
-    if payment.status == "pending":
-        return ("warn", f"The payment of {amount} to {card} is still processing.")
+    if payment.status in ("pending", "unknown"):
+        return (
+            "warn",
+            f"We're confirming the payment of {amount} to {card} with the processor. Don't "
+            "charge again: the ledger shows the result in a minute.",
+        )
     return ("error", f"The payment of {amount} to {card} did not go through.")

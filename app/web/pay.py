@@ -9,13 +9,13 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath
 from litestar.response import Redirect
 
-from app.domain import links
-from app.domain.errors import CardDeclined, GatewayError, StaleSummary
+from app.domain import links, outcomes
+from app.domain.errors import CardDeclined, GatewayError, OutcomeUnknown, StaleSummary
 from app.domain.phone import national
 from app.services import pay_link, payments
 from app.services.pay_link import LinkNotFound, LinkState
 from app.store.models import Invoice, Payment
-from app.web.deps import ClockDep, Db, SettingsDep
+from app.web.deps import ClockDep, Db, SettingsDep, release_connection
 from app.web.forms import Form, read_form
 from app.web.render import render
 
@@ -63,22 +63,83 @@ def _page(
     )
 
 
+def _confirming(state: LinkState, settings: Any, challenge_url: str | None = None) -> Response[Any]:
+    """The payment's outcome is not known yet: never "nothing was charged", never a form."""
+    return render(
+        "pay/confirming.html",
+        status_code=202,
+        support_phone=_support(settings),
+        amount_cents=state.summary.total_cents,
+        challenge_url=challenge_url,
+    )
+
+
+def _challenge_url(settings: Any, token: str, payment: Payment) -> str | None:
+    """Where the payer finishes 3-D Secure with the sandbox's bank page."""
+    if settings.payments_gateway != "sandbox" or not payment.processor_ref:
+        return None
+    return f"/sandbox/challenge/{payment.processor_ref}?return_to=/pay/{token}"
+
+
 class PayController(Controller):
     path = "/pay"
 
+    async def _settle_claim(
+        self, request: Request[Any, Any, Any], db: Db, clock: Any, settings: Any, state: LinkState
+    ) -> Payment | None:
+        """A payment holding the link: ask the processor what became of it (3-D Secure done or
+        failed, an answer lost), so the page shows the truth. Returns it while unresolved."""
+        claim = state.link.claim_payment_id
+        payment = await db.get(Payment, claim) if claim else None
+        if payment is None or payment.status not in outcomes.UNRESOLVED:
+            return None
+        await release_connection(db)
+        try:
+            await payments.resolve(
+                request.app.state.sessionmaker,
+                request.app.state.gateway,
+                clock,
+                payment.id or 0,
+                company=settings.company_name,
+            )
+        except OutcomeUnknown:
+            pass
+        await db.refresh(payment)
+        return payment if payment.status in outcomes.UNRESOLVED else None
+
     @get("/{token:str}", name="pay_page")
     async def page(
-        self, db: Db, clock: ClockDep, settings: SettingsDep, token: FromPath[str]
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        clock: ClockDep,
+        settings: SettingsDep,
+        token: FromPath[str],
     ) -> Response[Any]:
-        now = clock.now()
         try:
-            state = await pay_link.find(db, token, now)
+            state = await pay_link.find(db, token, clock.now())
         except LinkNotFound:
             return _not_found(settings)
+        unresolved = await self._settle_claim(request, db, clock, settings, state)
+        if unresolved is not None:
+            if unresolved.processor_ref and unresolved.status == "pending":
+                result = await request.app.state.gateway.retrieve(unresolved.processor_ref)
+                if result.status == "requires_action" and settings.payments_gateway == "stripe":
+                    return _page(
+                        state, settings, Form(), 200, next_action_secret=result.client_secret
+                    )
+            return _confirming(state, settings, _challenge_url(settings, token, unresolved))
+        state = await pay_link.find(db, token, clock.now())
+        if state.status == "paid" and request.session.get("receipt_link") == state.link.id:
+            return Redirect(f"/pay/{token}/receipt", status_code=303)
         if state.status not in links.LIVE_STATUSES:
             return _final_page(state, settings)
-        await pay_link.mark_opened(db, state, now)
-        return _page(state, settings, Form())
+        form = Form()
+        attempt = await db.get(Payment, request.session.pop("pay_attempt", None) or 0)
+        if attempt is not None and attempt.link_id == state.link.id and attempt.status == "failed":
+            form.error("card", attempt.failure_message or payments.NOT_CONFIRMED)
+        await pay_link.mark_opened(db, state, clock.now())
+        return _page(state, settings, form, 402 if form.errors else 200)
 
     @post("/{token:str}", name="pay_submit")
     async def submit(
@@ -104,11 +165,11 @@ class PayController(Controller):
             form.error("terms", "Agree to the payment terms to continue.")
         if not form.ok:
             return _page(state, settings, form, 422)
-        gateway = request.app.state.gateway
+        await release_connection(db)
         try:
             outcome = await pay_link.pay(
                 request.app.state.sessionmaker,
-                gateway,
+                request.app.state.gateway,
                 clock,
                 state,
                 payment_method,
@@ -117,9 +178,7 @@ class PayController(Controller):
         except payments.LinkNotPayable:
             fresh = await pay_link.find(db, token, clock.now())
             if fresh.status in links.LIVE_STATUSES:  # another attempt holds it right now
-                form.error("form", "A payment for this link is already being processed. "
-                           "Wait a minute, then reload this page; do not pay twice.")  # fmt: skip
-                return _page(fresh, settings, form, 409)
+                return Redirect(f"/pay/{token}", status_code=303)
             return _final_page(fresh, settings)
         except StaleSummary:
             return render("pay/stale.html", status_code=409, support_phone=_support(settings))
@@ -135,10 +194,23 @@ class PayController(Controller):
         except GatewayError as exc:
             form.error("form", exc.message)
             return _page(await pay_link.find(db, token, now), settings, form, 503)
-        if outcome.status == "requires_action":
-            return _page(state, settings, form, 200, next_action_secret=outcome.client_secret)
         request.session["receipt_link"] = state.link.id
-        return Redirect(f"/pay/{token}/receipt", status_code=303)
+        request.session["pay_attempt"] = outcome.payment_id
+        if outcome.status == "unknown":
+            request.app.state.resolver.kick(outcome.payment_id)
+        if outcome.status == "requires_action" and settings.payments_gateway == "stripe":
+            return _page(state, settings, form, 200, next_action_secret=outcome.client_secret)
+        if outcome.status in outcomes.SETTLED:
+            return Redirect(f"/pay/{token}/receipt", status_code=303)
+        payment = await db.get(Payment, outcome.payment_id)
+        assert payment is not None
+        if outcome.status == "requires_action":  # the sandbox's bank page
+            url = _challenge_url(settings, token, payment)
+            if url:
+                return Redirect(url, status_code=303)
+        if outcome.status == "processing":
+            return render("pay/processing.html", status_code=202, support_phone=_support(settings))
+        return _confirming(state, settings)
 
     @post("/{token:str}/confirm", name="pay_confirm")
     async def confirm(
@@ -154,15 +226,10 @@ class PayController(Controller):
             state = await pay_link.find(db, token, clock.now())
         except LinkNotFound:
             return _not_found(settings)
-        if state.link.claim_payment_id is None:
-            return (
-                _final_page(state, settings)
-                if state.status != "opened"
-                else _page(state, settings, Form())
-            )
-        payment = await db.get(Payment, state.link.claim_payment_id)
+        payment = await db.get(Payment, state.link.claim_payment_id or state.link.payment_id or 0)
         if payment is None or payment.processor_ref is None:
-            return _page(state, settings, Form(), 409)
+            return Redirect(f"/pay/{token}", status_code=303)
+        await release_connection(db)
         result = await payments.settle_from_processor(
             request.app.state.sessionmaker,
             request.app.state.gateway,

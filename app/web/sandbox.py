@@ -10,9 +10,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from litestar import Request, Response, post
+from litestar import Request, Response, get, post
+from litestar.params import FromPath
+from litestar.response import Redirect
 
 from app.adapters.payments.sandbox import CardFieldError, SandboxGateway
+from app.web.render import render
 
 log = logging.getLogger("monitorpay.sandbox")
 FIELDS = ("number", "exp", "cvc", "postal_code")
@@ -38,3 +41,39 @@ async def tokenize(request: Request[Any, Any, Any]) -> Response[Any]:
         return Response({"error": {"field": exc.field, "message": exc.message}}, status_code=400)
     log.info("event=sandbox_tokenized ref=%s", ref)
     return Response({"id": ref, "object": "payment_method"})
+
+
+def _return_to(request: Request[Any, Any, Any]) -> str:
+    """Back to our own page only (never an open redirect)."""
+    target = request.query_params.get("return_to", "")
+    return target if target.startswith(("/pay/", "/account/")) and "//" not in target else "/"
+
+
+@get("/sandbox/challenge/{intent:str}", name="sandbox_challenge")
+async def challenge(request: Request[Any, Any, Any], intent: FromPath[str]) -> Response[Any]:
+    """The payer's bank asking for 3-D Secure (test mode): Complete or Fail. Closing this page
+    abandons the payment; reconcile cancels it."""
+    gateway = request.app.state.gateway
+    waiting = gateway.challenge(intent) if isinstance(gateway, SandboxGateway) else None
+    if waiting is None:
+        return Redirect(_return_to(request), status_code=303)
+    return render(
+        "sandbox/challenge.html",
+        intent=intent,
+        amount_cents=waiting.amount_cents,
+        card=waiting.card,
+        return_to=_return_to(request),
+    )
+
+
+@post("/sandbox/challenge/{intent:str}", name="sandbox_challenge_answer", status_code=303)
+async def challenge_answer(request: Request[Any, Any, Any], intent: FromPath[str]) -> Response[Any]:
+    gateway = request.app.state.gateway
+    form = await request.form()
+    if isinstance(gateway, SandboxGateway) and gateway.challenge(intent) is not None:
+        if form.get("answer") == "complete":
+            gateway.complete_challenge(intent)
+        else:
+            gateway.fail_challenge(intent)
+        log.info("event=sandbox_challenge intent=%s answer=%s", intent, form.get("answer"))
+    return Redirect(_return_to(request), status_code=303)

@@ -268,7 +268,7 @@ async def test_a_moved_summary_is_refused_and_a_decline_charges_nothing(
     )
     form = confirm.one("#confirm-charge form")
     data = {i["name"]: i.get("value", "") for i in form.select("input[type=hidden]")}
-    data["reviewed_total_cents"] = "4871"  # not what the account owes now
+    data["reviewed"] = "0123456789abcdef"  # not the summary the account has now
     r = await client.post(f"{history(cid)}/payments", data=data, headers=HX)
     assert r.status_code == 409 and "changed" in parse(r.text).text("#history-error")
     assert app.state.gateway.successful_charge_count == 0

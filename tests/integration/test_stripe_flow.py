@@ -294,10 +294,11 @@ async def test_replayed_succeeded_webhook_changes_nothing(
     assert paid.succeeded == before.succeeded + 1
     [intent] = fake.charges
     body = event("payment_intent.succeeded", dict(intent))
-    for _ in range(2):  # Stripe retries and replays; the same event may arrive many times
+    # Stripe retries and replays; the same event may arrive many times: known by its id.
+    for expected in ("already_final", "duplicate", "duplicate"):
         r = await post_webhook(client, body)
         assert r.status_code == 200, r.text
-        assert r.json() == {"received": True, "result": "already_final"}
+        assert r.json() == {"received": True, "result": expected}
     assert await ledger(app) == paid
     assert len(fake.charges) == 1
 
@@ -363,10 +364,12 @@ async def test_3ds_pending_link_cannot_be_paid_twice_then_confirm_applies_once(
     link = await link_of(app, token)
     assert link.claim_payment_id == payment.id and link.status != "paid"
 
-    # Meanwhile, a second submission (another tab, a double tap) charges nothing.
+    # Meanwhile, a second submission (another tab, a double tap) charges nothing: it is sent
+    # back to the page, which hands the unfinished 3-D Secure back to the browser.
     r = await submit(client, token, "pm_card_visa")
-    assert r.status_code == 409, r.text
-    assert "being processed" in parse(r.text).text("#pay-errors")
+    assert r.status_code == 303 and r.headers["location"] == f"/pay/{token}", r.text
+    again = parse((await client.get(f"/pay/{token}")).text)
+    assert again.one("form[data-pay-form]").get("data-next-action-secret")
     assert len(fake.requests_to("POST", "/v1/payment_intents")) == 1
     assert fake.charges == []
     assert [p.status for p in await payments_of(app, token)] == ["pending"]
@@ -504,8 +507,10 @@ async def test_payment_failed_webhook_fails_the_3ds_payment_and_releases_the_lin
     link = await link_of(app, token)
     assert link.claim_payment_id is None and link.decline_count == 1
     assert (await ledger(app)).in_flight == before.in_flight
-    # A replay changes nothing.
+    # A replay (known by its event id) and the same news in a new event change nothing.
     r = await post_webhook(client, body)
+    assert r.status_code == 200 and r.json()["result"] == "duplicate"
+    r = await post_webhook(client, event("payment_intent.payment_failed", intent))
     assert r.status_code == 200 and r.json()["result"] == "already_final"
     assert (await link_of(app, token)).decline_count == 1
 

@@ -1,3 +1,4 @@
+from dataclasses import replace
 from datetime import date, timedelta
 
 import pytest
@@ -9,9 +10,12 @@ from app.domain.summary import (
     Basis,
     InvoiceSummary,
     OpenInvoice,
+    SnapshotNoLongerFits,
     VehicleRef,
     build_summary,
+    ensure_current,
     plan_application,
+    still_fits,
 )
 
 TODAY = date(2026, 11, 25)
@@ -102,12 +106,25 @@ def test_total_is_always_the_sum_of_its_lines(
     assert InvoiceSummary.from_json(s.to_json()) == s
 
 
+def _summary_of(ids: list[int], pt: date) -> InvoiceSummary:
+    return build_summary(
+        today=TODAY,
+        vehicle=VehicleRef(1, "car", pt),
+        days=14,
+        price_cents=4500,
+        tax_rate_bp=825,
+        open_invoices=[OpenInvoice(i, "n", "d", 100, TODAY) for i in ids],
+    )
+
+
 @given(
     st.lists(st.integers(1, 50), unique=True, max_size=6),
     st.dates(TODAY - timedelta(50), TODAY + timedelta(50)),
     st.data(),
 )
-def test_any_change_to_the_basis_is_detected(ids: list[int], pt: date, data: st.DataObject) -> None:
+def test_before_charging_any_change_to_the_basis_is_stale(
+    ids: list[int], pt: date, data: st.DataObject
+) -> None:
     snapshot = Basis(tuple(sorted(ids)), pt)
     change = data.draw(st.sampled_from(["drop", "add", "move"]))
     if change == "drop" and ids:
@@ -121,17 +138,38 @@ def test_any_change_to_the_basis_is_detected(ids: list[int], pt: date, data: st.
     if current == snapshot:
         return
     with pytest.raises(StaleSummary):
-        plan_application(
-            build_summary(
-                today=TODAY,
-                vehicle=VehicleRef(1, "car", pt),
-                days=14,
-                price_cents=4500,
-                tax_rate_bp=825,
-                open_invoices=[OpenInvoice(i, "n", "d", 100, TODAY) for i in ids],
-            ),
-            current,
-        )
+        ensure_current(snapshot, current)
+
+
+@given(
+    st.lists(st.integers(1, 50), unique=True, max_size=6),
+    st.lists(st.integers(51, 60), unique=True, max_size=3),
+    st.dates(TODAY - timedelta(50), TODAY + timedelta(50)),
+    st.integers(0, 6),
+    st.sampled_from([0, -1, 1, 14, 30]),
+)
+def test_a_success_fits_only_while_its_invoices_are_open_and_its_period_unmoved(
+    ids: list[int], added: list[int], pt: date, settled_elsewhere: int, moved: int
+) -> None:
+    """Invoices added since do not matter; one of its own settled elsewhere, or the
+    paid-through date moved, means it would pay twice: SnapshotNoLongerFits."""
+    still_open = ids[settled_elsewhere:]
+    current = Basis(tuple(sorted({*still_open, *added})), pt + timedelta(days=moved))
+    summary = _summary_of(ids, pt)
+    should_fit = len(still_open) == len(ids) and moved == 0
+    assert still_fits(summary.basis, current) is should_fit
+    if should_fit:
+        assert plan_application(summary, current).settle_invoice_ids == tuple(sorted(ids))
+    else:
+        with pytest.raises(SnapshotNoLongerFits):
+            plan_application(summary, current)
+
+
+def test_fingerprint_changes_with_what_was_reviewed_but_not_with_the_day() -> None:
+    a = _summary_of([1, 2], TODAY)
+    assert a.fingerprint == replace(a, computed_on=TODAY + timedelta(days=1)).fingerprint
+    assert a.fingerprint != _summary_of([1], TODAY).fingerprint
+    assert a.fingerprint != _summary_of([1, 2], TODAY + timedelta(days=1)).fingerprint
 
 
 def test_plan_settles_included_invoices_and_moves_paid_through() -> None:

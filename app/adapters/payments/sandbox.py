@@ -1,5 +1,11 @@
 """The sandbox gateway: behaves like a card processor's test mode, with no network.
 
+It can fail the way a processor does, so anyone can see those paths with `make run`:
+`4000 0027 6000 3184` always asks for 3-D Secure (a sandbox challenge page with Complete and
+Fail; closing it abandons the payment) and `4000 0000 0000 0408` is charged but its answer is
+lost on the way back (OutcomeUnknown until `lookup` finds the charge). It keeps its own ledger
+of charges and refunds, idempotent per key, in this process's memory.
+
 Card fields go only to the sandbox's own tokenizing endpoint (`app/web/sandbox.py`), as hosted
 fields would; `tokenize` turns a documented test card into a payment-method reference and
 forgets the number. Everything after that sees the reference only. A reference carries the
@@ -9,14 +15,21 @@ cards on file use the short form `pm_sandbox_visa_4242`.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import secrets
 from dataclasses import dataclass
 from datetime import date
 
-from app.adapters.payments.port import CardDetails, ChargeResult, SavedCard
+from app.adapters.payments.port import CardDetails, ChargeResult, RefundResult, SavedCard
 from app.clock import Clock
-from app.domain.errors import CardDeclined, DomainError, GatewayError, InvalidPaymentMethod
+from app.domain.errors import (
+    CardDeclined,
+    DomainError,
+    GatewayError,
+    InvalidPaymentMethod,
+    OutcomeUnknown,
+)
 
 # The documented test cards. Any other number is refused, as a processor's test mode does.
 SUCCESS_CARDS = frozenset(
@@ -37,11 +50,17 @@ DECLINE_CARDS = {
     "4000000000000069": "expired_card",
     "4000000000000127": "incorrect_cvc",
 }
+CHALLENGE_CARD = "4000002760003184"  # always asks for 3-D Secure
+LOST_ANSWER_CARD = "4000000000000408"  # charged, but the answer never arrives
 DECLINE_MESSAGES = {
     "generic_decline": "Your card was declined. Try another card or call your bank.",
     "insufficient_funds": "Your card has insufficient funds. Try another card.",
     "expired_card": "Your card has expired. Check the expiry date or use another card.",
     "incorrect_cvc": "Your card's security code is incorrect. Check it and try again.",
+    "authentication_required": (
+        "Your bank needs you to confirm this payment. Pay from the payment link or My Account"
+        " instead."
+    ),
 }
 # Outcomes are decided by last 4, which is unique among the test cards above.
 _DECLINE_BY_LAST4 = {number[-4:]: code for number, code in DECLINE_CARDS.items()}
@@ -126,7 +145,8 @@ def _parse_ref(payment_method: str) -> _Ref:
 
 
 class SandboxGateway:
-    """In-memory test-mode processor. Idempotent per key; counts what it actually charged."""
+    """In-memory test-mode processor. Idempotent per key; keeps a ledger of what it actually
+    charged and refunded."""
 
     name = "sandbox"
 
@@ -134,6 +154,9 @@ class SandboxGateway:
         self._clock = clock
         self._by_key: dict[str, ChargeResult | CardDeclined] = {}
         self._by_ref: dict[str, ChargeResult] = {}
+        self._by_payment: dict[str, str] = {}  # our payment_id metadata -> intent
+        self._refunds: dict[str, RefundResult] = {}  # idempotency key -> refund
+        self.refunded: dict[str, int] = {}  # intent -> cents refunded
         self._removed: set[str] = set()
         self.successful_charge_count = 0
         self.charged_cents = 0
@@ -145,7 +168,9 @@ class SandboxGateway:
             raise CardFieldError("number", "Enter the card number.")
         if not digits.isdigit() or not 13 <= len(digits) <= 19 or not luhn_ok(digits):
             raise CardFieldError("number", "Check the card number; it is not a valid card.")
-        if digits not in SUCCESS_CARDS and digits not in DECLINE_CARDS:
+        if digits not in SUCCESS_CARDS | {CHALLENGE_CARD, LOST_ANSWER_CARD} and (
+            digits not in DECLINE_CARDS
+        ):
             raise CardFieldError("number", USE_A_TEST_CARD)
         brand = brand_of(digits)
         month, year = parse_expiry(exp, self._clock.now().date())
@@ -186,27 +211,100 @@ class SandboxGateway:
         if code is None and ref.exp_year is not None and ref.exp_month is not None:
             if (ref.exp_year, ref.exp_month) < (today.year, today.month):
                 code = "expired_card"
+        if code is None and ref.last4 == CHALLENGE_CARD[-4:] and off_session:
+            code = "authentication_required"
         if code is not None:
             declined = CardDeclined(code, DECLINE_MESSAGES[code], processor_ref=intent)
             self._by_key[idempotency_key] = declined
             raise declined
-        result = ChargeResult(
-            status="succeeded",
-            processor_ref=intent,
-            amount_cents=amount_cents,
-            card=self._details(ref),
-        )
+        payment_id = (metadata or {}).get("payment_id")
+        if payment_id:
+            self._by_payment[payment_id] = intent
+        if ref.last4 == CHALLENGE_CARD[-4:]:
+            waiting = ChargeResult(
+                status="requires_action",
+                processor_ref=intent,
+                amount_cents=amount_cents,
+                card=self._details(ref),
+                client_secret=f"{intent}_secret_{secrets.token_hex(4)}",
+            )
+            self._by_key[idempotency_key] = self._by_ref[intent] = waiting
+            return waiting
+        result = self._charged(intent, amount_cents, self._details(ref))
         self._by_key[idempotency_key] = result
+        if ref.last4 == LOST_ANSWER_CARD[-4:]:
+            raise OutcomeUnknown()  # charged; the answer is lost on the way back
+        return result
+
+    def _charged(self, intent: str, amount_cents: int, card: CardDetails | None) -> ChargeResult:
+        result = ChargeResult(
+            status="succeeded", processor_ref=intent, amount_cents=amount_cents, card=card
+        )
         self._by_ref[intent] = result
         self.successful_charge_count += 1
         self.charged_cents += amount_cents
         return result
+
+    # -- the sandbox challenge page's side (the payer's bank) --------------------------------
+    def challenge(self, intent: str) -> ChargeResult | None:
+        """The charge waiting for 3-D Secure, or None."""
+        found = self._by_ref.get(intent)
+        return found if found is not None and found.status == "requires_action" else None
+
+    def complete_challenge(self, intent: str) -> ChargeResult:
+        waiting = self.challenge(intent)
+        if waiting is None:
+            return self._by_ref[intent]
+        return self._charged(intent, waiting.amount_cents, waiting.card)
+
+    def fail_challenge(self, intent: str) -> ChargeResult:
+        waiting = self.challenge(intent)
+        if waiting is None:
+            return self._by_ref[intent]
+        failed = dataclasses.replace(waiting, status="failed", client_secret=None)
+        self._by_ref[intent] = failed
+        return failed
 
     async def retrieve(self, processor_ref: str) -> ChargeResult:
         try:
             return self._by_ref[processor_ref]
         except KeyError:
             raise GatewayError("No such payment at the processor.") from None
+
+    async def lookup(self, *, idempotency_key: str, payment_id: int) -> ChargeResult | None:
+        previous = self._by_key.get(idempotency_key)
+        if isinstance(previous, CardDeclined):
+            ref = previous.processor_ref or ""
+            return ChargeResult(status="failed", processor_ref=ref, amount_cents=0, card=None)
+        intent = previous.processor_ref if previous else self._by_payment.get(str(payment_id))
+        return self._by_ref.get(intent) if intent else None
+
+    async def cancel(self, processor_ref: str) -> ChargeResult:
+        current = await self.retrieve(processor_ref)
+        if current.status == "requires_action":
+            return self.fail_challenge(processor_ref)
+        return current
+
+    async def refund(
+        self, *, processor_ref: str, amount_cents: int, idempotency_key: str, reason: str
+    ) -> RefundResult:
+        earlier = self._refunds.get(idempotency_key)
+        if earlier is not None:
+            return earlier
+        charge = self._by_ref.get(processor_ref)
+        if charge is None or charge.status != "succeeded":
+            raise GatewayError("Only a payment that went through can be refunded.")
+        left = charge.amount_cents - self.refunded.get(processor_ref, 0)
+        if not 0 < amount_cents <= left:
+            raise GatewayError("The refund is more than what is left of the payment.")
+        self.refunded[processor_ref] = self.refunded.get(processor_ref, 0) + amount_cents
+        result = RefundResult(
+            refund_ref=f"re_sandbox_{secrets.token_hex(8)}",
+            amount_cents=amount_cents,
+            status="succeeded",
+        )
+        self._refunds[idempotency_key] = result
+        return result
 
     async def describe_payment_method(self, payment_method: str) -> CardDetails:
         return self._details(_parse_ref(payment_method))

@@ -1,0 +1,304 @@
+"""Refunds: by a supervisor from Account History, or at once for a success that no longer fits.
+
+1. Under the account lock, a `pending` Refund row is written with its idempotency key (a double
+   click finds the same row and refunds once).
+2. The processor is asked to refund, outside any transaction, with that key. An answer lost on
+   the way back leaves the refund pending; `reconcile` asks again with the same key.
+3. Under the account lock the result is applied: the payment's refunded total and status; for a
+   supervisor's refund the invoices it settled reopen in proportion (a full refund reopens them
+   and moves the vehicle's paid-through date back when no later period was paid); an audit
+   event; a text to the payer (opt-out respected).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col
+
+from app.adapters.payments.port import PaymentGateway
+from app.clock import Clock
+from app.domain import outcomes
+from app.domain.errors import DomainError, GatewayError, OutcomeUnknown
+from app.domain.refunds import RefundInvalid, check_refund, refundable_cents, split_refund
+from app.services import audit
+from app.services.payments import _text_payer
+from app.services.summary import NotFound
+from app.store.locks import locked_account
+from app.store.models import Invoice, Payment, PaymentAllocation, Refund, StaffUser, Vehicle
+
+log = logging.getLogger("monitorpay.refunds")
+REFUND_ROLES = ("supervisor", "admin")
+CONFLICT_REASON = (
+    "This payment arrived after the same charges were already paid, so it was refunded in full."
+)
+
+
+class RefundNotAllowed(DomainError):
+    message = "Only a supervisor can refund a payment."
+
+
+async def pending_cents(s: AsyncSession, payment_id: int) -> int:
+    return int(
+        (
+            await s.execute(
+                select(func.coalesce(func.sum(Refund.amount_cents), 0)).where(
+                    col(Refund.payment_id) == payment_id, col(Refund.status) == "pending"
+                )
+            )
+        ).scalar_one()
+    )
+
+
+async def open_conflict_refund(s: AsyncSession, payment: Payment, now: datetime) -> int:
+    """Inside the caller's locked transaction: refund in full a success that was not applied."""
+    refund = Refund(
+        payment_id=payment.id or 0,
+        client_id=payment.client_id,
+        amount_cents=payment.amount_cents,
+        kind="conflict",
+        reason=CONFLICT_REASON,
+        status="pending",
+        idempotency_key=f"refund_conflict_{payment.id}",
+        created_at=now,
+    )
+    s.add(refund)
+    s.add(payment)
+    await s.flush()
+    audit.record(
+        s,
+        at=now,
+        actor_type="system",
+        actor_id=None,
+        client_id=payment.client_id,
+        action="payment.refund_requested",
+        payment_id=payment.id,
+        amount_cents=payment.amount_cents,
+        kind="conflict",
+    )
+    assert refund.id is not None
+    return refund.id
+
+
+async def request(
+    maker: async_sessionmaker[AsyncSession],
+    clock: Clock,
+    *,
+    staff: StaffUser,
+    client_id: int,
+    payment_id: int,
+    amount_cents: int,
+    reason: str,
+    request_key: str,
+) -> int:
+    """A supervisor's refund, written as pending (RefundInvalid, RefundNotAllowed, NotFound)."""
+    if staff.role not in REFUND_ROLES:
+        raise RefundNotAllowed()
+    reason = " ".join(reason.split())[:200]
+    if not reason:
+        raise RefundInvalid("Say why the payment is refunded.")
+    now = clock.now()
+    key = f"refund_{request_key}"
+    async with locked_account(maker, client_id) as s:
+        earlier = (
+            await s.execute(select(Refund).where(col(Refund.idempotency_key) == key))
+        ).scalar_one_or_none()
+        if earlier is not None and earlier.payment_id == payment_id:
+            return earlier.id or 0  # a double click: the same refund
+        payment = await s.get(Payment, payment_id)
+        if payment is None or payment.client_id != client_id:
+            raise NotFound("That payment was not found.")
+        if payment.status not in outcomes.SETTLED or not payment.processor_ref:
+            raise RefundInvalid("Only a payment that went through can be refunded.")
+        left = refundable_cents(
+            payment.amount_cents, payment.refunded_cents, await pending_cents(s, payment_id)
+        )
+        check_refund(amount_cents, left)
+        refund = Refund(
+            payment_id=payment_id,
+            client_id=client_id,
+            amount_cents=amount_cents,
+            kind="staff",
+            reason=reason,
+            status="pending",
+            idempotency_key=key,
+            staff_id=staff.id,
+            created_at=now,
+        )
+        s.add(refund)
+        await s.flush()
+        audit.record(
+            s,
+            at=now,
+            actor_type="staff",
+            actor_id=staff.id,
+            client_id=client_id,
+            action="payment.refund_requested",
+            payment_id=payment_id,
+            amount_cents=amount_cents,
+            reason=reason,
+        )
+        await s.commit()
+        assert refund.id is not None
+        return refund.id
+
+
+def new_request_key() -> str:
+    return secrets.token_hex(16)
+
+
+async def execute(
+    maker: async_sessionmaker[AsyncSession],
+    gateway: PaymentGateway,
+    clock: Clock,
+    refund_id: int,
+    company: str = "",
+) -> str:
+    """Ask the processor to refund a pending refund and apply the answer once. Returns the
+    refund's status: succeeded | pending (answer lost, asked again later) | failed."""
+    async with maker() as s:
+        refund = await s.get(Refund, refund_id)
+        assert refund is not None
+        if refund.status != "pending":
+            return refund.status
+        payment = await s.get(Payment, refund.payment_id)
+        assert payment is not None and payment.processor_ref
+    try:
+        result = await gateway.refund(
+            processor_ref=payment.processor_ref,
+            amount_cents=refund.amount_cents,
+            idempotency_key=refund.idempotency_key,
+            reason=refund.reason,
+        )
+    except OutcomeUnknown:
+        log.warning("refund_id=%s event=refund_outcome_unknown", refund_id)
+        return "pending"
+    except GatewayError as exc:
+        async with locked_account(maker, refund.client_id) as s:
+            row = await s.get(Refund, refund_id)
+            assert row is not None
+            if row.status == "pending":
+                row.status, row.failure_message = "failed", exc.message[:200]
+                row.completed_at = clock.now()
+                s.add(row)
+                audit.record(
+                    s,
+                    at=clock.now(),
+                    actor_type="system",
+                    actor_id=None,
+                    client_id=row.client_id,
+                    action="payment.refund_failed",
+                    payment_id=row.payment_id,
+                    amount_cents=row.amount_cents,
+                )
+                await s.commit()
+        log.error("refund_id=%s event=refund_refused", refund_id)
+        return "failed"
+    await _apply(maker, clock, refund_id, result.refund_ref, company)
+    return "succeeded"
+
+
+async def _apply(
+    maker: async_sessionmaker[AsyncSession],
+    clock: Clock,
+    refund_id: int,
+    refund_ref: str,
+    company: str,
+) -> None:
+    now = clock.now()
+    async with maker() as s:
+        refund = await s.get(Refund, refund_id)
+        assert refund is not None
+        client_id = refund.client_id
+    async with locked_account(maker, client_id) as s:
+        refund = await s.get(Refund, refund_id)
+        assert refund is not None
+        if refund.status != "pending":
+            return  # applied already (a second caller)
+        payment = await s.get(Payment, refund.payment_id)
+        assert payment is not None
+        refund.status, refund.processor_ref, refund.completed_at = "succeeded", refund_ref, now
+        payment.refunded_cents += refund.amount_cents
+        payment.status = outcomes.after_refund(payment.amount_cents, payment.refunded_cents)
+        s.add_all([refund, payment])
+        reopened: list[str] = []
+        if refund.kind == "staff":
+            reopened = await _reopen(s, payment, refund.amount_cents, now)
+        if company:
+            await _text_payer(
+                s,
+                payment,
+                "refund",
+                now,
+                company=company,
+                amount=refund.amount_cents,
+                brand=payment.card_brand or "card",
+                last4=payment.card_last4 or "----",
+                reason="" if refund.kind == "staff" else CONFLICT_REASON,
+            )
+        audit.record(
+            s,
+            at=now,
+            actor_type="system",
+            actor_id=None,
+            client_id=client_id,
+            action="payment.refunded",
+            payment_id=payment.id,
+            amount_cents=refund.amount_cents,
+            kind=refund.kind,
+            reason=refund.reason,
+            reopened=reopened,
+        )
+        await s.commit()
+    log.info("refund_id=%s payment_id=%s event=refunded", refund_id, refund.payment_id)
+
+
+async def _reopen(s: AsyncSession, payment: Payment, amount_cents: int, now: datetime) -> list[str]:
+    """Give the refunded share back to the invoices the payment settled, in proportion.
+    An invoice that holds nothing of any payment any more is open again in full; the period a
+    fully refunded monitoring invoice paid is given back (void, paid-through moved back) when no
+    later period was paid. Returns the invoice numbers reopened."""
+    held: dict[int, int] = defaultdict(int)
+    for alloc in (
+        await s.execute(
+            select(PaymentAllocation).where(col(PaymentAllocation.payment_id) == payment.id)
+        )
+    ).scalars():
+        held[alloc.invoice_id] += alloc.amount_cents
+    shares = split_refund(dict(held), amount_cents)
+    reopened: list[str] = []
+    for invoice_id, share in sorted(shares.items()):
+        s.add(
+            PaymentAllocation(
+                payment_id=payment.id or 0, invoice_id=invoice_id, amount_cents=-share
+            )
+        )
+        invoice = await s.get(Invoice, invoice_id)
+        assert invoice is not None
+        reopened.append(invoice.number)
+        whole = held[invoice_id] == share
+        if whole and invoice.kind == "monitoring" and invoice.vehicle_id is not None:
+            vehicle = await s.get(Vehicle, invoice.vehicle_id)
+            if (
+                vehicle is not None
+                and invoice.period_start is not None
+                and vehicle.paid_through == invoice.period_end
+            ):
+                vehicle.paid_through = invoice.period_start - timedelta(days=1)
+                invoice.status, invoice.voided_at = "void", now
+                s.add_all([vehicle, invoice])
+                continue
+        invoice.status, invoice.paid_at = "open", None
+        s.add(invoice)
+    return reopened
+
+
+async def unfinished(maker: async_sessionmaker[AsyncSession]) -> list[int]:
+    async with maker() as s:
+        ids = await s.execute(select(col(Refund.id)).where(col(Refund.status) == "pending"))
+        return [int(i) for i in ids.scalars() if i is not None]

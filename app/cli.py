@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from datetime import timedelta
 
 from app.settings import Settings
 
@@ -54,7 +55,13 @@ async def _with_gateway(settings: Settings, job: str) -> int:
             report = await autopay.run(maker, gateway, clock, settings.company_name)
             lines, failed = report.lines(), bool(report.failed)
         else:
-            done = await reconcile.run(maker, gateway, clock, settings.company_name)
+            done = await reconcile.run(
+                maker,
+                gateway,
+                clock,
+                settings.company_name,
+                timedelta(seconds=settings.reconcile_grace_seconds),
+            )
             lines, failed = done.lines(), False
     finally:
         close = getattr(gateway, "aclose", None)

@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 
 from litestar import Litestar
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
                         clock,
                         settings.company_name,
                         settings.reconcile_every_seconds,
+                        timedelta(seconds=settings.reconcile_grace_seconds),
                     )
                 )
             )

@@ -51,9 +51,10 @@ async def run(
     gateway: PaymentGateway,
     clock: Clock,
     company: str = "",
+    grace: timedelta = GRACE,
 ) -> Report:
     report = Report()
-    cutoff = clock.now() - GRACE
+    cutoff = clock.now() - grace
     async with sessionmaker() as s:
         unresolved = (
             (
@@ -103,12 +104,13 @@ async def run_every(
     clock: Clock,
     company: str,
     seconds: float,
+    grace: timedelta = GRACE,
 ) -> None:
     """In-process schedule: once at start-up, then every `seconds`. Errors are logged, never
     fatal: the next round tries again."""
     while True:
         try:
-            report = await run(sessionmaker, gateway, clock, company)
+            report = await run(sessionmaker, gateway, clock, company, grace)
             if any(report.payments.values()) or any(report.refunds.values()):
                 log.info("event=reconcile_round %s", " ".join(report.lines()).replace(": ", "="))
         except Exception:

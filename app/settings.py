@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     public_base_url: str = ""  # defaults to http://{host}:{port}
     link_ttl_seconds: int = 600
     payments_gateway: Literal["sandbox", "stripe"] = "sandbox"
+    # the sandbox processor's own ledger (shared by the server, `monitorpay reconcile` and other
+    # instances; ":memory:" keeps it in one process)
+    sandbox_ledger: str = str(ROOT / "data" / "sandbox-ledger.db")
     stripe_secret_key: str = ""
     stripe_publishable_key: str = ""
     stripe_webhook_secret: str = ""

@@ -17,4 +17,4 @@ def make_gateway(settings: Settings, clock: Clock) -> PaymentGateway:
             settings.stripe_webhook_secret,
             api_base=settings.stripe_api_base,
         )
-    return SandboxGateway(clock)
+    return SandboxGateway(clock, settings.sandbox_ledger)

@@ -3,8 +3,10 @@
 It can fail the way a processor does, so anyone can see those paths with `make run`:
 `4000 0027 6000 3184` always asks for 3-D Secure (a sandbox challenge page with Complete and
 Fail; closing it abandons the payment) and `4000 0000 0000 0408` is charged but its answer is
-lost on the way back (OutcomeUnknown until `lookup` finds the charge). It keeps its own ledger
-of charges and refunds, idempotent per key, in this process's memory.
+lost on the way back (OutcomeUnknown until `lookup` finds the charge). Like a real processor
+it keeps its own ledger of charges and refunds, idempotent per key, outside the app's memory: a
+small SQLite file (SANDBOX_LEDGER), so the server, `monitorpay reconcile` and a second instance
+see the same charges, and a restart forgets nothing. `:memory:` keeps it in one process.
 
 Card fields go only to the sandbox's own tokenizing endpoint (`app/web/sandbox.py`), as hosted
 fields would; `tokenize` turns a documented test card into a payment-method reference and
@@ -15,11 +17,12 @@ cards on file use the short form `pm_sandbox_visa_4242`.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import secrets
+import sqlite3
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from app.adapters.payments.port import CardDetails, ChargeResult, RefundResult, SavedCard
 from app.clock import Clock
@@ -144,22 +147,72 @@ def _parse_ref(payment_method: str) -> _Ref:
     )
 
 
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS charge (
+    key TEXT PRIMARY KEY, intent TEXT UNIQUE NOT NULL, payment_id TEXT, status TEXT NOT NULL,
+    amount INTEGER NOT NULL, brand TEXT, last4 TEXT, exp_month INTEGER, exp_year INTEGER,
+    secret TEXT, decline TEXT, refunded INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS charge_payment ON charge (payment_id);
+CREATE TABLE IF NOT EXISTS refund (
+    key TEXT PRIMARY KEY, ref TEXT NOT NULL, intent TEXT NOT NULL, amount INTEGER NOT NULL);
+"""
+_COLUMNS = (
+    "key, intent, payment_id, status, amount, brand, last4, exp_month, exp_year, secret, decline"
+)
+
+
 class SandboxGateway:
-    """In-memory test-mode processor. Idempotent per key; keeps a ledger of what it actually
-    charged and refunded."""
+    """Test-mode processor. Idempotent per key; its ledger says what it actually charged and
+    refunded."""
 
     name = "sandbox"
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, ledger: str = ":memory:") -> None:
         self._clock = clock
-        self._by_key: dict[str, ChargeResult | CardDeclined] = {}
-        self._by_ref: dict[str, ChargeResult] = {}
-        self._by_payment: dict[str, str] = {}  # our payment_id metadata -> intent
-        self._refunds: dict[str, RefundResult] = {}  # idempotency key -> refund
-        self.refunded: dict[str, int] = {}  # intent -> cents refunded
+        self._db = sqlite3.connect(ledger, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA busy_timeout=10000")
+        if ledger != ":memory:":
+            self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(_SCHEMA)
         self._removed: set[str] = set()
-        self.successful_charge_count = 0
-        self.charged_cents = 0
+
+    @property
+    def successful_charge_count(self) -> int:
+        return int(
+            self._db.execute("SELECT count(*) FROM charge WHERE status='succeeded'").fetchone()[0]
+        )
+
+    @property
+    def charged_cents(self) -> int:
+        row = self._db.execute(
+            "SELECT coalesce(sum(amount), 0) FROM charge WHERE status='succeeded'"
+        )
+        return int(row.fetchone()[0])
+
+    def refunded_cents(self, intent: str) -> int:
+        row = self._db.execute("SELECT refunded FROM charge WHERE intent=?", (intent,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def _row(self, where: str, value: str) -> tuple[Any, ...] | None:
+        found: tuple[Any, ...] | None = self._db.execute(
+            f"SELECT {_COLUMNS} FROM charge WHERE {where}=?",
+            (value,),  # noqa: S608 - fixed names
+        ).fetchone()
+        return found
+
+    @staticmethod
+    def _result(row: tuple[Any, ...]) -> ChargeResult:
+        _key, intent, _pid, status, amount, brand, last4, month, year, secret, _decline = row
+        card = (
+            CardDetails(brand=brand, last4=last4, exp_month=month, exp_year=year) if brand else None
+        )
+        return ChargeResult(
+            status=status,
+            processor_ref=intent,
+            amount_cents=amount,
+            card=card,
+            client_secret=secret if status == "requires_action" else None,
+        )
 
     # -- the tokenizing endpoint's side (card data lives only inside this call) --------------
     def tokenize(self, *, number: str, exp: str, cvc: str, postal_code: str) -> str:
@@ -197,11 +250,6 @@ class SandboxGateway:
     ) -> ChargeResult:
         if amount_cents <= 0:
             raise GatewayError("The amount must be more than $0.00.")
-        previous = self._by_key.get(idempotency_key)
-        if isinstance(previous, CardDeclined):
-            raise previous
-        if previous is not None:
-            return previous
         ref = _parse_ref(payment_method)
         if payment_method in self._removed:
             raise InvalidPaymentMethod()
@@ -213,98 +261,96 @@ class SandboxGateway:
                 code = "expired_card"
         if code is None and ref.last4 == CHALLENGE_CARD[-4:] and off_session:
             code = "authentication_required"
-        if code is not None:
-            declined = CardDeclined(code, DECLINE_MESSAGES[code], processor_ref=intent)
-            self._by_key[idempotency_key] = declined
-            raise declined
-        payment_id = (metadata or {}).get("payment_id")
-        if payment_id:
-            self._by_payment[payment_id] = intent
-        if ref.last4 == CHALLENGE_CARD[-4:]:
-            waiting = ChargeResult(
-                status="requires_action",
-                processor_ref=intent,
-                amount_cents=amount_cents,
-                card=self._details(ref),
-                client_secret=f"{intent}_secret_{secrets.token_hex(4)}",
-            )
-            self._by_key[idempotency_key] = self._by_ref[intent] = waiting
-            return waiting
-        result = self._charged(intent, amount_cents, self._details(ref))
-        self._by_key[idempotency_key] = result
-        if ref.last4 == LOST_ANSWER_CARD[-4:]:
+        challenge = code is None and ref.last4 == CHALLENGE_CARD[-4:]
+        status = "failed" if code else "requires_action" if challenge else "succeeded"
+        card = self._details(ref)
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            previous = self._row("key", idempotency_key)
+            if previous is None:  # the first request with this key: do the work once
+                self._db.execute(
+                    f"INSERT INTO charge ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",  # noqa: S608
+                    (
+                        idempotency_key, intent, (metadata or {}).get("payment_id"), status,
+                        amount_cents, card.brand, card.last4, card.exp_month, card.exp_year,
+                        f"{intent}_secret_{secrets.token_hex(4)}", code,
+                    ),
+                )  # fmt: skip
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        row = previous or self._row("key", idempotency_key)
+        assert row is not None
+        if row[10]:  # declined, now or the first time
+            raise CardDeclined(row[10], DECLINE_MESSAGES[row[10]], processor_ref=row[1])
+        if previous is None and ref.last4 == LOST_ANSWER_CARD[-4:]:
             raise OutcomeUnknown()  # charged; the answer is lost on the way back
-        return result
-
-    def _charged(self, intent: str, amount_cents: int, card: CardDetails | None) -> ChargeResult:
-        result = ChargeResult(
-            status="succeeded", processor_ref=intent, amount_cents=amount_cents, card=card
-        )
-        self._by_ref[intent] = result
-        self.successful_charge_count += 1
-        self.charged_cents += amount_cents
-        return result
+        return self._result(row)
 
     # -- the sandbox challenge page's side (the payer's bank) --------------------------------
     def challenge(self, intent: str) -> ChargeResult | None:
         """The charge waiting for 3-D Secure, or None."""
-        found = self._by_ref.get(intent)
-        return found if found is not None and found.status == "requires_action" else None
+        row = self._row("intent", intent)
+        return self._result(row) if row and row[3] == "requires_action" else None
+
+    def _finish_challenge(self, intent: str, status: str) -> ChargeResult:
+        self._db.execute(
+            "UPDATE charge SET status=? WHERE intent=? AND status='requires_action'",
+            (status, intent),
+        )
+        row = self._row("intent", intent)
+        if row is None:
+            raise GatewayError("No such payment at the processor.")
+        return self._result(row)
 
     def complete_challenge(self, intent: str) -> ChargeResult:
-        waiting = self.challenge(intent)
-        if waiting is None:
-            return self._by_ref[intent]
-        return self._charged(intent, waiting.amount_cents, waiting.card)
+        return self._finish_challenge(intent, "succeeded")
 
     def fail_challenge(self, intent: str) -> ChargeResult:
-        waiting = self.challenge(intent)
-        if waiting is None:
-            return self._by_ref[intent]
-        failed = dataclasses.replace(waiting, status="failed", client_secret=None)
-        self._by_ref[intent] = failed
-        return failed
+        return self._finish_challenge(intent, "failed")
 
     async def retrieve(self, processor_ref: str) -> ChargeResult:
-        try:
-            return self._by_ref[processor_ref]
-        except KeyError:
-            raise GatewayError("No such payment at the processor.") from None
+        row = self._row("intent", processor_ref)
+        if row is None:
+            raise GatewayError("No such payment at the processor.")
+        return self._result(row)
 
     async def lookup(self, *, idempotency_key: str, payment_id: int) -> ChargeResult | None:
-        previous = self._by_key.get(idempotency_key)
-        if isinstance(previous, CardDeclined):
-            ref = previous.processor_ref or ""
-            return ChargeResult(status="failed", processor_ref=ref, amount_cents=0, card=None)
-        intent = previous.processor_ref if previous else self._by_payment.get(str(payment_id))
-        return self._by_ref.get(intent) if intent else None
+        row = self._row("key", idempotency_key) or self._row("payment_id", str(payment_id))
+        return self._result(row) if row else None
 
     async def cancel(self, processor_ref: str) -> ChargeResult:
-        current = await self.retrieve(processor_ref)
-        if current.status == "requires_action":
-            return self.fail_challenge(processor_ref)
-        return current
+        return self._finish_challenge(processor_ref, "failed")
 
     async def refund(
         self, *, processor_ref: str, amount_cents: int, idempotency_key: str, reason: str
     ) -> RefundResult:
-        earlier = self._refunds.get(idempotency_key)
-        if earlier is not None:
-            return earlier
-        charge = self._by_ref.get(processor_ref)
-        if charge is None or charge.status != "succeeded":
-            raise GatewayError("Only a payment that went through can be refunded.")
-        left = charge.amount_cents - self.refunded.get(processor_ref, 0)
-        if not 0 < amount_cents <= left:
-            raise GatewayError("The refund is more than what is left of the payment.")
-        self.refunded[processor_ref] = self.refunded.get(processor_ref, 0) + amount_cents
-        result = RefundResult(
-            refund_ref=f"re_sandbox_{secrets.token_hex(8)}",
-            amount_cents=amount_cents,
-            status="succeeded",
-        )
-        self._refunds[idempotency_key] = result
-        return result
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            earlier = self._db.execute(
+                "SELECT ref, amount FROM refund WHERE key=?", (idempotency_key,)
+            ).fetchone()
+            if earlier is None:
+                charge = self._row("intent", processor_ref)
+                if charge is None or charge[3] != "succeeded":
+                    raise GatewayError("Only a payment that went through can be refunded.")
+                if not 0 < amount_cents <= charge[4] - self.refunded_cents(processor_ref):
+                    raise GatewayError("The refund is more than what is left of the payment.")
+                earlier = (f"re_sandbox_{secrets.token_hex(8)}", amount_cents)
+                self._db.execute(
+                    "INSERT INTO refund (key, ref, intent, amount) VALUES (?,?,?,?)",
+                    (idempotency_key, earlier[0], processor_ref, amount_cents),
+                )
+                self._db.execute(
+                    "UPDATE charge SET refunded = refunded + ? WHERE intent=?",
+                    (amount_cents, processor_ref),
+                )
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        return RefundResult(refund_ref=earlier[0], amount_cents=earlier[1], status="succeeded")
 
     async def describe_payment_method(self, payment_method: str) -> CardDetails:
         return self._details(_parse_ref(payment_method))

@@ -194,10 +194,8 @@ class SandboxGateway:
         return int(row[0]) if row else 0
 
     def _row(self, where: str, value: str) -> tuple[Any, ...] | None:
-        found: tuple[Any, ...] | None = self._db.execute(
-            f"SELECT {_COLUMNS} FROM charge WHERE {where}=?",
-            (value,),  # noqa: S608 - fixed names
-        ).fetchone()
+        query = f"SELECT {_COLUMNS} FROM charge WHERE {where}=?"  # noqa: S608 - our own names
+        found: tuple[Any, ...] | None = self._db.execute(query, (value,)).fetchone()
         return found
 
     @staticmethod

@@ -60,6 +60,8 @@ def live_server(sqlite_template: tuple[Path, Path], tmp_path: Path) -> Iterator[
         secret_key="e2e-secret-key-that-is-long-enough-0123456789",
         port=port,
         sms_poll_seconds=0.05,
+        sandbox_ledger=str(tmp_path / "sandbox-ledger.db"),
+        reconcile_every_seconds=0,  # tests run reconcile themselves, on the frozen clock
         _env_file=None,  # type: ignore[call-arg]
     )
     clock = FixedClock(NOW)

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import secrets
@@ -233,7 +234,15 @@ async def charge(
         # payment stays unresolved (and the account claimed) until it is asked.
         await mark_unknown(maker, pid, "interrupted")
         raise
-    return await record_result(maker, gateway, clock, pid, result, company=company)
+    try:
+        return await record_result(maker, gateway, clock, pid, result, company=company)
+    except Exception:
+        # The processor answered but we could not record it (the database dropped the
+        # connection): the payer must not read "nothing was charged". Reconcile applies it.
+        log.exception("payment_id=%s event=record_failed status=%s", pid, result.status)
+        with contextlib.suppress(Exception):
+            await mark_unknown(maker, pid, "not recorded")
+        return PaymentOutcome(payment_id=pid, status="unknown", amount_cents=result.amount_cents)
 
 
 async def record_result(

@@ -14,6 +14,7 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
 
 from app.adapters.payments.port import PaymentGateway
+from app.domain import outcomes
 from app.domain.errors import CardDeclined, DomainError, GatewayError, InvalidDays, StaleSummary
 from app.domain.periods import ALLOWED_DAYS, local_today, parse_days
 from app.domain.phone import national
@@ -57,6 +58,18 @@ def _back(target: str | None, default: str) -> str:
     """Only our own Payment page tabs and Account Information as redirect targets."""
     allowed = {"/account", *(path for _, _, path in TABS)}
     return target if target in allowed else default
+
+
+def _redirect(request: Request[Any, Any, Any], target: str) -> Response[Any]:
+    if is_htmx(request):
+        return Response(content="", status_code=200, headers={"HX-Redirect": target})
+    return Redirect(target, status_code=303)
+
+
+def _sandbox_challenge(payment: Payment) -> str:
+    return (
+        f"/sandbox/challenge/{payment.processor_ref}?return_to=/account/payment/return/{payment.id}"
+    )
 
 
 class AccountController(Controller):
@@ -272,10 +285,12 @@ class AccountController(Controller):
             status = 503
         else:
             if outcome.status == "succeeded" and outcome.invoice_number:
-                target = f"/account?paid={outcome.invoice_number}"
-                if is_htmx(request):
-                    return Response(content="", status_code=200, headers={"HX-Redirect": target})
-                return Redirect(target, status_code=303)
+                return _redirect(request, f"/account?paid={outcome.invoice_number}")
+            if outcome.status == "requires_action" and settings.payments_gateway == "sandbox":
+                # 3-D Secure on the sandbox bank's page, which comes back to /payment/return
+                pending = await db.get(Payment, outcome.payment_id)
+                assert pending is not None
+                return _redirect(request, _sandbox_challenge(pending))
             if outcome.status == "requires_action" and outcome.client_secret:
                 # 3-D Secure: the browser finishes it with the bank, then posts to /confirm.
                 return await self._make_page(
@@ -300,27 +315,54 @@ class AccountController(Controller):
         clock: ClockDep,
         settings: SettingsDep,
     ) -> Response[Any]:
-        """After 3-D Secure in the browser: ask the processor, then apply or report."""
+        """After 3-D Secure in the browser (Stripe.js): ask the processor, apply or report."""
         form = await read_form(request)
-        payment_id = parse_id(form.get("pending_payment"))
+        pid = parse_id(form.get("pending_payment"))
+        return await self._after_bank(request, me, db, clock, settings, pid)
+
+    @get("/payment/return/{payment_id:int}", name="account_pay_return")
+    async def pay_return(
+        self,
+        request: Request[Any, Any, Any],
+        me: Me,
+        db: Db,
+        clock: ClockDep,
+        settings: SettingsDep,
+        payment_id: FromPath[int],
+    ) -> Response[Any]:
+        """Back from the sandbox bank's 3-D Secure page: ask the processor, apply or report.
+        Asking changes nothing the processor has not already decided, so a GET is safe."""
+        return await self._after_bank(request, me, db, clock, settings, payment_id)
+
+    async def _after_bank(
+        self,
+        request: Request[Any, Any, Any],
+        me: Client,
+        db: Db,
+        clock: ClockDep,
+        settings: SettingsDep,
+        payment_id: int | None,
+    ) -> Response[Any]:
         payment = await db.get(Payment, payment_id) if payment_id else None
         if payment is None or payment.client_id != me.id or payment.processor_ref is None:
             raise NotFoundException(detail="That payment was not found.")
         vehicle_id = payment.vehicle_id
-        if payment.status == "pending":
+        if payment.status in outcomes.UNRESOLVED:
             await release_connection(db)
             result = await payments.settle_from_processor(
                 request.app.state.sessionmaker, _gateway(request), clock, payment.id or 0,
                 payment.processor_ref, settings.company_name,
             )  # fmt: skip
             if result.status == "requires_action":
+                if settings.payments_gateway == "sandbox":
+                    return Redirect(_sandbox_challenge(payment), status_code=303)
                 return await self._make_page(
                     me, db, clock, settings, vehicle_id, str(payment_days(payment)), Form(), 200,
                     next_action_secret=result.client_secret,
                     pending_payment=str(payment.id),
                 )  # fmt: skip
             await db.refresh(payment)
-        if payment.status == "succeeded":
+        if payment.status in outcomes.SETTLED:
             outcome = await payments.outcome_of(db, payment)
             return Redirect(f"/account?paid={outcome.invoice_number}", status_code=303)
         form = Form()

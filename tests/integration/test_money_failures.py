@@ -411,3 +411,32 @@ async def test_twenty_payers_at_once_on_three_connections_never_hang_and_charge_
     assert charges(app) == 1
     _, pays = await link_payments(maker, token)
     assert [p.status for p in pays] == ["succeeded"]
+
+
+# -- 3-D Secure in My Account, on the sandbox bank's page -----------------------------------------
+
+
+@pytest.mark.parametrize("answer", ["complete", "fail"])
+async def test_my_account_3ds_goes_to_the_sandbox_bank_and_comes_back(
+    client: AsyncTestClient[Any], app: Litestar, answer: str
+) -> None:
+    from tests.conftest import sign_in_client
+    from tests.integration.test_account import pay_data
+
+    await sign_in_client(client, "100001")
+    page = parse((await client.get("/account/payment")).text)
+    data = pay_data(page, card="new", payment_method=await tokenize(client, CHALLENGE))
+    r = await client.post("/account/payment", data=data, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/sandbox/challenge/")
+    bank = parse((await client.get(r.headers["location"])).text)
+    assert "$92.01" in bank.text("#challenge")
+    r = await client.post(r.headers["location"], data={"answer": answer}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/account/payment/return/")
+    r = await client.get(r.headers["location"], follow_redirects=False)
+    if answer == "complete":
+        assert r.status_code == 303 and r.headers["location"].startswith("/account?paid=INV-")
+        assert charges(app) == 1
+    else:
+        assert r.status_code == 402
+        assert "did not confirm" in parse(r.text).text("#card-entry-error")
+        assert charges(app) == 0

@@ -63,9 +63,16 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Pat
 def _pg_available() -> bool:
     import asyncpg
 
+    dsn = PG_URL.replace("+asyncpg", "")
+
     async def probe() -> bool:
         try:
-            conn = await asyncpg.connect(PG_URL.replace("+asyncpg", ""), timeout=3)
+            conn = await asyncpg.connect(dsn, timeout=3)
+        except asyncpg.InvalidCatalogNameError:  # the server is up; make the test database
+            server = await asyncpg.connect(dsn.rsplit("/", 1)[0] + "/postgres", timeout=3)
+            await server.execute(f'CREATE DATABASE "{dsn.rsplit("/", 1)[1]}"')
+            await server.close()
+            return True
         except Exception:  # noqa: BLE001 - any failure means "not available"
             return False
         await conn.close()

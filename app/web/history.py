@@ -1,4 +1,4 @@
-"""PLUS Web Account History: the ledger, Add New Invoice, void, and Take Payment.
+"""PLUS Web Account History: the ledger, Add New Invoice, void, Take Payment, and refunds.
 
 Every form works as a plain post (redirect back to the tab) and as htmx (a fragment in place,
 with the ledger refreshed out of band).
@@ -6,6 +6,7 @@ with the ledger refreshed out of band).
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import datetime
 from typing import Any
@@ -17,14 +18,16 @@ from litestar.response import Redirect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.errors import CardDeclined, DomainError, GatewayError, InvalidDays, StaleSummary
+from app.domain.money import cents_to_plain, parse_amount
 from app.domain.periods import ALLOWED_DAYS, local_today, parse_days
+from app.domain.refunds import RefundInvalid, check_refund, refundable_cents
 from app.formatting import money
-from app.services import ledger, payments, take_payment
+from app.services import ledger, payments, refunds, take_payment
 from app.services.cards import CardExpired
 from app.services.summary import Account, NotFound, PaymentsNotAccepted
-from app.store.models import Payment
+from app.store.models import Payment, Refund
 from app.web.deps import ClockDep, Db, SettingsDep, Staff, release_connection
-from app.web.forms import FINGERPRINT, Form, is_htmx, parse_id, read_form
+from app.web.forms import FINGERPRINT, MAX_ID, Form, is_htmx, parse_id, read_form
 from app.web.plus import VARY, account_or_404, client_header_context
 from app.web.render import render
 
@@ -50,6 +53,7 @@ async def _context(
             else None
         ),
         can_void=staff.role in ledger.VOID_ROLES,
+        can_refund=staff.role in refunds.REFUND_ROLES,
         base=_base(account.client.id or 0),
         action="",
         form=Form(),
@@ -95,6 +99,7 @@ class HistoryController(Controller):
         paid: FromQuery[int | None] = None,
         added: FromQuery[str] = "",
         voided: FromQuery[str] = "",
+        refunded: FromQuery[int | None] = None,
     ) -> Response[Any]:
         now = clock.now()
         account = await account_or_404(db, client_id)
@@ -111,6 +116,11 @@ class HistoryController(Controller):
             ctx["notice"] = ("ok", f"Invoice {added[:20]} added.")
         elif voided:
             ctx["notice"] = ("ok", f"Invoice {voided[:20]} voided.")
+        elif refunded is not None:
+            refund = await db.get(Refund, refunded)
+            payment = await db.get(Payment, refund.payment_id) if refund else None
+            if refund is not None and payment is not None and refund.client_id == client_id:
+                ctx["notice"] = _refund_notice(refund, payment)
         return render("plus/history.html", headers=VARY, **ctx)
 
     # -- Add New Invoice -------------------------------------------------------------------
@@ -345,13 +355,229 @@ class HistoryController(Controller):
         ctx["notice"] = _paid_notice(payment, fallback=f"{card.brand} ending {card.last4}")
         return _respond(request, ctx)
 
+    # -- Refund (supervisors and admins) ---------------------------------------------------
+    async def _refund_panel(
+        self, request: Request[Any, Any, Any], db: AsyncSession, staff: Any, account: Account,
+        payment_id: int, form: Form, now: datetime, with_ledger: bool,
+    ) -> tuple[dict[str, Any], int]:  # fmt: skip
+        """The tab with the refund form for one of this client's payments (404 for anyone
+        else's), and the status to answer with: 403 for an agent, 409 when nothing is left."""
+        ctx = await _context(db, staff, account, now, with_ledger=with_ledger)
+        if staff.role not in refunds.REFUND_ROLES:
+            ctx["notice"] = ("error", refunds.RefundNotAllowed.message)
+            return ctx, 403
+        payment = await db.get(Payment, payment_id) if payment_id <= MAX_ID else None
+        if payment is None or payment.client_id != account.client.id:
+            raise NotFoundException()
+        pending = await refunds.pending_cents(db, payment_id)
+        left = refundable_cents(payment.amount_cents, payment.refunded_cents, pending)
+        ctx.update(
+            action="refund",
+            step="form",
+            form=form,
+            error_summary=not is_htmx(request),
+            refund_payment=payment,
+            refund_card=_card_words(payment),
+            refund_paid_on=local_today(
+                payment.completed_at or payment.created_at, account.location.timezone
+            ),
+            refund_left_cents=left,
+            refund_pending_cents=pending,
+            refund_open=False,
+        )
+        if payment.status not in REFUNDABLE or not payment.processor_ref:
+            form.error("form", "Only a payment that went through can be refunded.")
+            return ctx, 409
+        if left <= 0:
+            form.error(
+                "form",
+                "Nothing is left to refund on this payment."
+                + (" A refund of it is still being confirmed." if pending else ""),
+            )
+            return ctx, 409
+        ctx["refund_open"] = True
+        if "amount" not in form.values:
+            form.values["amount"] = cents_to_plain(left)
+        return ctx, 200
+
+    @get("/payments/{payment_id:int}/refund", name="plus_refund_form")
+    async def refund_form(
+        self, request: Request[Any, Any, Any], staff: Staff, db: Db, clock: ClockDep,
+        client_id: FromPath[int], payment_id: FromPath[int], amount: FromQuery[str] = "",
+        reason: FromQuery[str] = "",
+    ) -> Response[Any]:  # fmt: skip
+        """Amount (what is left, editable for a partial refund) and reason; `amount` and
+        `reason` in the query come back from the confirmation's Back link."""
+        account = await account_or_404(db, client_id)
+        values = {"amount": amount[:20], "reason": reason[:200]}
+        form = Form(values={k: v for k, v in values.items() if v})
+        ctx, status = await self._refund_panel(
+            request, db, staff, account, payment_id, form, clock.now(), not is_htmx(request)
+        )
+        ctx["error_summary"] = False  # nothing was submitted yet
+        return _panel(request, ctx, status)
+
+    @post("/payments/{payment_id:int}/refund/review", name="plus_refund_review")
+    async def refund_review(
+        self, request: Request[Any, Any, Any], staff: Staff, db: Db, clock: ClockDep,
+        client_id: FromPath[int], payment_id: FromPath[int],
+    ) -> Response[Any]:  # fmt: skip
+        """The confirmation step: repeats amount and card; nothing is refunded yet."""
+        account = await account_or_404(db, client_id)
+        form = await read_form(request)
+        ctx, status = await self._refund_panel(
+            request, db, staff, account, payment_id, form, clock.now(), not is_htmx(request)
+        )
+        if status != 200:
+            return _panel(request, ctx, status)
+        cents, reason = _refund_fields(form, ctx["refund_left_cents"])
+        if not form.ok:
+            return _panel(request, ctx, 422)
+        ctx.update(
+            step="confirm",
+            refund_cents=cents,
+            refund_reason=reason,
+            request_key=refunds.new_request_key(),
+        )
+        return _panel(request, ctx)
+
+    @post("/payments/{payment_id:int}/refund", name="plus_refund")
+    async def refund(
+        self, request: Request[Any, Any, Any], staff: Staff, db: Db, clock: ClockDep,
+        settings: SettingsDep, client_id: FromPath[int], payment_id: FromPath[int],
+    ) -> Response[Any]:  # fmt: skip
+        """Refund once per request key (a double click or a resent form finds the first
+        refund), then show the ledger with the refund row, or the form with what went wrong."""
+        account = await account_or_404(db, client_id)
+        form = await read_form(request)
+
+        async def back_to_form(status: int) -> Response[Any]:
+            ctx, refused = await self._refund_panel(
+                request, db, staff, account, payment_id, form, clock.now(), with_ledger=True
+            )
+            return _respond(request, ctx, refused if refused == 403 else status)
+
+        if staff.role not in refunds.REFUND_ROLES:
+            return await back_to_form(403)
+        if payment_id > MAX_ID:
+            raise NotFoundException()
+        # What is left is checked by the service, after it has looked for this request key.
+        cents, reason = _refund_fields(form, left=None)
+        if not REQUEST_KEY.fullmatch(form.get("request_key")):
+            form.error("form", "This form is out of date. Review the refund again.")
+        if not form.ok:
+            return await back_to_form(422)
+        maker = request.app.state.sessionmaker
+        await release_connection(db)
+        try:
+            refund_id = await refunds.request(
+                maker,
+                clock,
+                staff=staff,
+                client_id=client_id,
+                payment_id=payment_id,
+                amount_cents=cents,
+                reason=reason,
+                request_key=form.get("request_key"),
+            )
+        except NotFound:
+            raise NotFoundException() from None
+        except refunds.RefundNotAllowed:
+            return await back_to_form(403)
+        except RefundInvalid as exc:
+            form.error("amount", exc.message)
+            return await back_to_form(422)
+        outcome = await refunds.execute(
+            maker, request.app.state.gateway, clock, refund_id, company=settings.company_name
+        )
+        # The service wrote in its own sessions: read the account again, not this session's copy.
+        db.expunge_all()
+        account = await account_or_404(db, client_id)
+        refund = await db.get(Refund, refund_id)
+        payment = await db.get(Payment, payment_id)
+        assert refund is not None and payment is not None
+        if outcome == "failed":
+            form.values.pop("request_key", None)
+            form.error(
+                "form",
+                f"The refund did not go through: {refund.failure_message or 'the processor refused it.'}"
+                " Nothing was refunded.",
+            )
+            return await back_to_form(409)
+        if not is_htmx(request):
+            return Redirect(f"{_base(client_id)}?refunded={refund_id}", status_code=303)
+        ctx = await _context(db, staff, account, clock.now())
+        ctx["notice"] = _refund_notice(refund, payment)
+        return _respond(request, ctx, 200 if outcome == "succeeded" else 202)
+
+
+REFUNDABLE = ("succeeded", "partially_refunded")
+REQUEST_KEY = re.compile(r"[0-9a-f]{32}")  # refunds.new_request_key()
+MAX_REASON = 200
+
+
+def _panel(
+    request: Request[Any, Any, Any], ctx: dict[str, Any], status_code: int = 200
+) -> Response[Any]:
+    """htmx: only the action panel (the ledger did not change). Else: the page."""
+    name = "plus/_history_action.html" if is_htmx(request) else "plus/history.html"
+    return render(name, status_code=status_code, headers=VARY, oob=False, **ctx)
+
+
+def _refund_fields(form: Form, left: int | None) -> tuple[int, str]:
+    """Read the amount and reason; errors go next to the fields. With `left`, the amount is
+    also checked against what is left to refund."""
+    cents = 0
+    try:
+        cents = parse_amount(form.get("amount"))
+    except DomainError:
+        form.error("amount", "Enter an amount in dollars and cents, like 50.00.")
+    else:
+        if cents <= 0:
+            form.error("amount", "Enter an amount over $0.00.")
+        elif left is not None:
+            try:
+                check_refund(cents, left)
+            except RefundInvalid as exc:
+                form.error(
+                    "amount",
+                    f"Enter an amount up to {money(left)}, what is left to refund."
+                    if left > 0
+                    else exc.message,
+                )
+    reason = " ".join(form.get("reason").split())
+    if not reason:
+        form.error("reason", "Say why the payment is refunded, like “Charged twice”.")
+    elif len(reason) > MAX_REASON:
+        form.error("reason", f"Keep the reason to {MAX_REASON} characters or fewer.")
+    return cents, reason
+
+
+def _card_words(payment: Payment, fallback: str = "the card") -> str:
+    if payment.card_brand and payment.card_last4:
+        return f"{payment.card_brand} ending {payment.card_last4}"
+    return fallback
+
+
+def _refund_notice(refund: Refund, payment: Payment) -> tuple[str, str]:
+    amount, card = money(refund.amount_cents), _card_words(payment)
+    if refund.status == "succeeded":
+        return ("ok", f"Refunded {amount} to {card}.")
+    if refund.status == "pending":
+        return (
+            "warn",
+            f"The refund of {amount} to {card} was sent; we're waiting for the processor to "
+            "confirm it. Don't refund it again: the ledger shows the result once it is confirmed.",
+        )
+    return (
+        "error",
+        f"The refund of {amount} to {card} did not go through: "
+        f"{refund.failure_message or 'the processor refused it.'} Nothing was refunded.",
+    )
+
 
 def _paid_notice(payment: Payment, fallback: str = "the card") -> tuple[str, str]:
-    card = (
-        f"{payment.card_brand} ending {payment.card_last4}"
-        if payment.card_brand and payment.card_last4
-        else fallback
-    )
+    card = _card_words(payment, fallback)
     amount = money(payment.amount_cents)
     if payment.status == "succeeded":
         return ("ok", f"Payment of {amount} charged to {card}.")

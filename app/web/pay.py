@@ -20,6 +20,8 @@ from app.web.forms import Form, read_form
 from app.web.render import render
 
 RECEIPT_WINDOW = timedelta(minutes=30)
+# Shown to the payer who left the bank's check unfinished (reconcile cancelled it).
+ABANDONED = "Your bank's check was not finished, so nothing was charged. Enter your card again."
 
 
 def _support(settings: Any) -> str:
@@ -130,14 +132,24 @@ class PayController(Controller):
                     )
             return _confirming(state, settings, _challenge_url(settings, token, unresolved))
         state = await pay_link.find(db, token, clock.now())
-        if state.status == "paid" and request.session.get("receipt_link") == state.link.id:
+        # The browser that paid and was left waiting (confirming, the bank's check) goes on to
+        # its receipt, once; opening the paid link again later shows "already paid".
+        waited = request.session.pop("pay_waiting", None) == state.link.id
+        if (
+            state.status == "paid"
+            and waited
+            and request.session.get("receipt_link") == state.link.id
+        ):
             return Redirect(f"/pay/{token}/receipt", status_code=303)
         if state.status not in links.LIVE_STATUSES:
             return _final_page(state, settings)
         form = Form()
         attempt = await db.get(Payment, request.session.pop("pay_attempt", None) or 0)
         if attempt is not None and attempt.link_id == state.link.id and attempt.status == "failed":
-            form.error("card", attempt.failure_message or payments.NOT_CONFIRMED)
+            if attempt.failure_code == "abandoned":
+                form.error("card", ABANDONED)
+            else:
+                form.error("card", attempt.failure_message or payments.NOT_CONFIRMED)
         await pay_link.mark_opened(db, state, clock.now())
         return _page(state, settings, form, 402 if form.errors else 200)
 
@@ -196,6 +208,9 @@ class PayController(Controller):
             return _page(await pay_link.find(db, token, now), settings, form, 503)
         request.session["receipt_link"] = state.link.id
         request.session["pay_attempt"] = outcome.payment_id
+        request.session.pop("pay_waiting", None)
+        if outcome.status not in outcomes.SETTLED:  # this browser waits for the outcome
+            request.session["pay_waiting"] = state.link.id
         if outcome.status == "unknown":
             request.app.state.resolver.kick(outcome.payment_id)
         if outcome.status == "requires_action" and settings.payments_gateway == "stripe":
@@ -277,6 +292,7 @@ class PayController(Controller):
             if state.status in links.LIVE_STATUSES:
                 return Redirect(f"/pay/{token}", status_code=303)
             return _final_page(state, settings)
+        request.session.pop("pay_waiting", None)  # seen: opening the link later says "paid"
         payment = await db.get(Payment, link.payment_id)
         assert payment is not None
         invoice = await db.get(Invoice, payment.invoice_id) if payment.invoice_id else None

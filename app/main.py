@@ -65,7 +65,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     sms_provider = make_sms_provider(settings)
     gateway = make_gateway(settings, clock)
     box = SecretBox(settings.secret_key)
-    resolver = reconcile.BackgroundResolver(sessionmaker, gateway, clock, settings.company_name)
+    resolver = reconcile.BackgroundResolver(
+        sessionmaker, gateway, clock, settings.company_name, settings.resolve_in_background
+    )
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:

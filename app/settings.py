@@ -47,6 +47,7 @@ class Settings(BaseSettings):
     # resolve unresolved payments and lost refunds in-process: at start-up, then every N seconds
     # (0: never; run `monitorpay reconcile` from cron instead)
     reconcile_every_seconds: float = 60
+    resolve_in_background: bool = True  # ask the processor at once after a lost answer
     reconcile_grace_seconds: float = 30  # younger payments may still be in their request's hands
     db_pool_size: int = 20  # connections per process; a request uses at most one
     db_pool_timeout_seconds: float = 3  # an exhausted pool answers 503 after this, never hangs

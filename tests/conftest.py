@@ -147,6 +147,7 @@ def make_settings(db_url: str, **overrides: Any) -> Settings:
         "secret_key": "test-secret-key-that-is-long-enough-0123456789",
         "sms_worker": False,
         "reconcile_every_seconds": 0,
+        "resolve_in_background": False,  # tests resolve by reload or reconcile, deterministically
         "sandbox_ledger": ":memory:",
         "_env_file": None,
     }

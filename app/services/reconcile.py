@@ -130,12 +130,16 @@ class BackgroundResolver:
         gateway: PaymentGateway,
         clock: Clock,
         company: str,
+        enabled: bool = True,
     ) -> None:
         self._args = (sessionmaker, gateway, clock)
+        self._enabled = enabled
         self._company = company
         self._tasks: set[asyncio.Task[None]] = set()
 
     def kick(self, payment_id: int) -> None:
+        if not self._enabled:
+            return
         task = asyncio.create_task(self._resolve(payment_id))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

@@ -20,6 +20,7 @@ from app.web.forms import Form, read_form
 from app.web.render import render
 
 RECEIPT_WINDOW = timedelta(minutes=30)
+ASK_AGAIN_AFTER = timedelta(seconds=3)
 # Shown to the payer who left the bank's check unfinished (reconcile cancelled it).
 ABANDONED = "Your bank's check was not finished, so nothing was charged. Enter your card again."
 
@@ -95,6 +96,8 @@ class PayController(Controller):
         payment = await db.get(Payment, claim) if claim else None
         if payment is None or payment.status not in outcomes.UNRESOLVED:
             return None
+        if payment.processor_ref is None and clock.now() - payment.created_at < ASK_AGAIN_AFTER:
+            return payment  # the answer was just lost: asking again at once tells nothing new
         await release_connection(db)
         try:
             await payments.resolve(
@@ -124,9 +127,12 @@ class PayController(Controller):
             return _not_found(settings)
         unresolved = await self._settle_claim(request, db, clock, settings, state)
         if unresolved is not None:
-            if unresolved.processor_ref and unresolved.status == "pending":
-                result = await request.app.state.gateway.retrieve(unresolved.processor_ref)
-                if result.status == "requires_action" and settings.payments_gateway == "stripe":
+            if settings.payments_gateway == "stripe" and unresolved.processor_ref:
+                try:  # 3-D Secure still to finish in this browser: hand it back to Stripe.js
+                    result = await request.app.state.gateway.retrieve(unresolved.processor_ref)
+                except GatewayError:
+                    result = None
+                if result is not None and result.status == "requires_action":
                     return _page(
                         state, settings, Form(), 200, next_action_secret=result.client_secret
                     )
@@ -225,7 +231,8 @@ class PayController(Controller):
                 return Redirect(url, status_code=303)
         if outcome.status == "processing":
             return render("pay/processing.html", status_code=202, support_phone=_support(settings))
-        return _confirming(state, settings)
+        # Unknown: the page that says so comes from a GET, so a reload never resubmits the form.
+        return Redirect(f"/pay/{token}", status_code=303)
 
     @post("/{token:str}/confirm", name="pay_confirm")
     async def confirm(

@@ -56,6 +56,8 @@ async def test_lost_answer_then_the_signed_success_is_applied_once(
     token = await make_link(app)
     fake.fault_path, fake.lose_answers = "/v1/payment_intents", 3  # first try and both retries
     r = await submit(client, token, "pm_card_visa")
+    assert r.status_code == 303 and r.headers["location"] == f"/pay/{token}"
+    r = await client.get(f"/pay/{token}")
     assert r.status_code == 202, r.text
     assert "confirming your payment" in parse(r.text).text("main")
     assert "othing was charged" not in r.text
@@ -85,7 +87,7 @@ async def test_lost_answer_found_by_reconcile_only_once_stripe_search_sees_it(
 ) -> None:
     token = await make_link(app)
     fake.fault_path, fake.lose_answers = "/v1/payment_intents", 3
-    assert (await submit(client, token, "pm_card_visa")).status_code == 202
+    assert (await submit(client, token, "pm_card_visa")).status_code == 303
     [intent] = fake.charges
     fake.unsearchable.add(intent["id"])  # Stripe's search index lags behind
     clock.advance(minutes=1)

@@ -6,7 +6,13 @@ from app.domain.errors import DomainError
 
 
 class RefundInvalid(DomainError):
+    """`field` says which input is wrong: amount or reason."""
+
     message = "Enter an amount from $0.01 up to what is left to refund."
+
+    def __init__(self, message: str | None = None, field: str = "amount") -> None:
+        super().__init__(message)
+        self.field = field
 
 
 def refundable_cents(amount_cents: int, refunded_cents: int, pending_cents: int) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -17,7 +17,15 @@ from app.domain.summary import InvoiceSummary
 from app.services import audit
 from app.services.summary import NotFound
 from app.store.locks import lock_client
-from app.store.models import Client, Invoice, Payment, Refund, StaffUser, Vehicle
+from app.store.models import (
+    Client,
+    Invoice,
+    Payment,
+    PaymentAllocation,
+    Refund,
+    StaffUser,
+    Vehicle,
+)
 from app.store.repo import add_invoice
 
 MAX_INVOICE_CENTS = 1_000_000  # $10,000.00
@@ -48,7 +56,7 @@ class CannotVoid(DomainError):
 
 @dataclass(frozen=True)
 class LedgerRow:
-    kind: str  # invoice | payment | refund
+    kind: str  # invoice | payment | refund | credit (a paid invoice voided by a refund)
     id: int
     on: date  # local date of the entry
     at: datetime
@@ -62,6 +70,11 @@ class LedgerRow:
     failure: str | None = None
     voidable: bool = False
     refundable: bool = False
+
+
+@dataclass(frozen=True)
+class _VoidedAfterPaid:
+    invoice: Invoice
 
 
 @dataclass(frozen=True)
@@ -108,7 +121,18 @@ async def ledger(session: AsyncSession, client_id: int, now: datetime, tz: str) 
         .scalars()
         .all()
     )
-    return build_ledger(list(invoices), list(payments), vehicles, now, tz, list(refunds))
+    held = {
+        int(invoice_id): int(cents)
+        for invoice_id, cents in (
+            await session.execute(
+                select(col(PaymentAllocation.invoice_id), func.sum(PaymentAllocation.amount_cents))
+                .join(Invoice, col(Invoice.id) == col(PaymentAllocation.invoice_id))
+                .where(col(Invoice.client_id) == client_id)
+                .group_by(col(PaymentAllocation.invoice_id))
+            )
+        ).all()
+    }
+    return build_ledger(list(invoices), list(payments), vehicles, now, tz, list(refunds), held)
 
 
 def _card(payment: Payment) -> str:
@@ -124,15 +148,25 @@ def build_ledger(
     now: datetime,
     tz: str,
     refunds: list[Refund] | None = None,
+    held: dict[int, int] | None = None,
 ) -> Ledger:
     """The pure part: order the entries and run the balance. Money that went through takes
-    away (whatever was refunded later); a refund given back adds to it again."""
+    away (whatever was refunded later); a refund given back adds to it again. `held`: what
+    payments still hold of each invoice (an open invoice owes the rest). An invoice that was
+    paid, then voided by a refund, counted until it was voided: a credit row takes it away."""
     today = local_today(now, tz)
+    held = held or {}
     entries: list[tuple[datetime, int, int, object]] = []
+    given_back = {
+        inv.id for inv in invoices if inv.status == "void" and inv.id in held and inv.voided_at
+    }
     for inv in invoices:
         # An invoice enters the ledger when it was issued; a payment's own monitoring invoice
         # sorts just before the payment that created it (same time, lower rank).
         entries.append((inv.created_at, 0, inv.id or 0, inv))
+        if inv.id in given_back:
+            assert inv.voided_at is not None
+            entries.append((inv.voided_at, 3, inv.id or 0, _VoidedAfterPaid(inv)))
     for pay in payments:
         entries.append((pay.completed_at or pay.created_at, 1, pay.id or 0, pay))
     by_payment = {p.id: p for p in payments}
@@ -144,14 +178,33 @@ def build_ledger(
     past_due = 0
     rows: list[LedgerRow] = []
     for at, _, _, item in entries:
-        if isinstance(item, Invoice):
-            counts = item.status != "void"
+        if isinstance(item, _VoidedAfterPaid):
+            inv = item.invoice
+            balance -= inv.total_cents
+            rows.append(
+                LedgerRow(
+                    kind="credit",
+                    id=inv.id or 0,
+                    on=_local(at, tz),
+                    at=at,
+                    reference=inv.number,
+                    description=f"Voided {inv.number}: the period was given back by a refund",
+                    vehicle=vehicles.get(inv.vehicle_id, "") if inv.vehicle_id else "",
+                    status="credited",
+                    charge_cents=None,
+                    payment_cents=inv.total_cents,
+                    balance_cents=balance,
+                )
+            )
+        elif isinstance(item, Invoice):
+            counts = item.status != "void" or item.id in given_back
             if counts:
                 balance += item.total_cents
             status = item.status
+            owed = item.total_cents - held.get(item.id or 0, 0)
             if status == "open" and item.due_date < today:
                 status = "past-due"
-                past_due += item.total_cents
+                past_due += owed
             rows.append(
                 LedgerRow(
                     kind="invoice",
@@ -165,7 +218,7 @@ def build_ledger(
                     charge_cents=item.total_cents,
                     payment_cents=None,
                     balance_cents=balance,
-                    voidable=item.status == "open",
+                    voidable=item.status == "open" and held.get(item.id or 0, 0) == 0,
                 )
             )
         elif isinstance(item, Refund):
@@ -297,6 +350,18 @@ async def create_invoice(
     return invoice
 
 
+async def _held(session: AsyncSession, invoice_id: int) -> int:
+    return int(
+        (
+            await session.execute(
+                select(func.coalesce(func.sum(PaymentAllocation.amount_cents), 0)).where(
+                    col(PaymentAllocation.invoice_id) == invoice_id
+                )
+            )
+        ).scalar_one()
+    )
+
+
 async def void_invoice(
     session: AsyncSession, *, staff: StaffUser, client_id: int, invoice_id: int, now: datetime
 ) -> Invoice:
@@ -321,6 +386,11 @@ async def void_invoice(
             )
     if invoice.status != "open":
         raise CannotVoid()  # nothing was written
+    if await _held(session, invoice_id):
+        raise CannotVoid(
+            "Part of this invoice was paid and then refunded in part; refund the rest of that "
+            "payment instead of voiding."
+        )
     invoice.status, invoice.voided_at = "void", now
     session.add(invoice)
     audit.record(

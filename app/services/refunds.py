@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from collections import defaultdict
 from datetime import datetime, timedelta
@@ -24,7 +25,7 @@ from sqlmodel import col
 from app.adapters.payments.port import PaymentGateway
 from app.clock import Clock
 from app.domain import outcomes
-from app.domain.errors import DomainError, GatewayError, OutcomeUnknown
+from app.domain.errors import DomainError, GatewayError, GatewayUnavailable, OutcomeUnknown
 from app.domain.refunds import RefundInvalid, check_refund, refundable_cents, split_refund
 from app.services import audit
 from app.services.payments import _text_payer
@@ -36,6 +37,12 @@ log = logging.getLogger("monitorpay.refunds")
 REFUND_ROLES = ("supervisor", "admin")
 CONFLICT_REASON = (
     "This payment arrived after the same charges were already paid, so it was refunded in full."
+)
+
+
+_KEY = re.compile(r"[0-9a-f]{32}")
+NOT_REFUNDED = (
+    "We could not reach the payment processor. Nothing was refunded; try again in a minute."
 )
 
 
@@ -101,7 +108,9 @@ async def request(
         raise RefundNotAllowed()
     reason = " ".join(reason.split())[:200]
     if not reason:
-        raise RefundInvalid("Say why the payment is refunded.")
+        raise RefundInvalid("Say why the payment is refunded.", field="reason")
+    if not _KEY.fullmatch(request_key):
+        raise RefundInvalid("This form is out of date. Start the refund again.", field="form")
     now = clock.now()
     key = f"refund_{request_key}"
     async with locked_account(maker, client_id) as s:
@@ -183,7 +192,8 @@ async def execute(
             row = await s.get(Refund, refund_id)
             assert row is not None
             if row.status == "pending":
-                row.status, row.failure_message = "failed", exc.message[:200]
+                message = NOT_REFUNDED if isinstance(exc, GatewayUnavailable) else exc.message
+                row.status, row.failure_message = "failed", message[:200]
                 row.completed_at = clock.now()
                 s.add(row)
                 audit.record(

@@ -485,7 +485,7 @@ class HistoryController(Controller):
         except refunds.RefundNotAllowed:
             return await back_to_form(403)
         except RefundInvalid as exc:
-            form.error("amount", exc.message)
+            form.error(exc.field, exc.message)
             return await back_to_form(422)
         outcome = await refunds.execute(
             maker, request.app.state.gateway, clock, refund_id, company=settings.company_name

@@ -161,6 +161,12 @@ async def test_supervisor_refunds_part_then_the_rest_and_the_ledger_balances(
     settled = await rows(app, select(Invoice).where(Invoice.id.in_({a.invoice_id for a in allocs})))
     assert {i.status for i in settled} == {"open"}
     assert {i.kind for i in settled} == {"charge", "monitoring"}
+    # Past due is what is still owed of the reopened $90.00 invoice (its share of the $50.00),
+    # and an invoice that still holds part of a payment cannot be voided.
+    status, page = await get_page(client, history(cid))
+    past_due = next(d for d in page.all("#ledger .facts div") if "Past due" in d.get_text())
+    assert past_due.select_one("dd").get_text(strip=True) == "$24.72"
+    assert not any(page.has(f"#invoice-{i.id} form[action$='/void']") for i in settled)
 
     # Refund the rest: the form now offers what is left.
     form = await open_refund(client, cid, payment.id)
@@ -191,6 +197,10 @@ async def test_supervisor_refunds_part_then_the_rest_and_the_ledger_balances(
     assert await balance(client, cid) == balance_before
     status, page = await get_page(client, history(cid))
     assert page.text("#ledger-balance") == page.all("#ledger tbody tr")[0].select("td.num")[-1].get_text(strip=True)  # fmt: skip
+    # The running balance never goes below zero: the voided period is credited when voided.
+    balances = [r.select("td.num")[-1].get_text(strip=True) for r in page.all("#ledger tbody tr")]
+    assert not any(b.startswith(("-", "−")) for b in balances), balances
+    assert page.has(f"#credit-{by_kind['monitoring'].id}")
 
     # Audit: who asked (staff) and what the processor confirmed, for each refund.
     events = await rows(

@@ -363,7 +363,7 @@ async def fail(
                     link.status = "locked"
                 s.add(link)
         if company and was == "unknown":
-            await _text_payer(
+            await text_payer(
                 s, payment, "not_charged", now, company=company, amount=payment.amount_cents
             )
         audit.record(
@@ -382,7 +382,7 @@ async def fail(
     return True
 
 
-async def _text_payer(
+async def text_payer(
     s: AsyncSession, payment: Payment, template: str, now: datetime, **context: Any
 ) -> None:
     """Text whoever is paying: the number the link went to, else the client's own phone;
@@ -494,7 +494,7 @@ async def apply_success(
             )
             # The receipt goes to the number that got the link, unless it has opted out.
             if company:
-                await _text_payer(
+                await text_payer(
                     s,
                     payment,
                     "receipt",

@@ -28,7 +28,7 @@ from app.domain import outcomes
 from app.domain.errors import DomainError, GatewayError, GatewayUnavailable, OutcomeUnknown
 from app.domain.refunds import RefundInvalid, check_refund, refundable_cents, split_refund
 from app.services import audit
-from app.services.payments import _text_payer
+from app.services.payments import text_payer
 from app.services.summary import NotFound
 from app.store.locks import locked_account
 from app.store.models import Invoice, Payment, PaymentAllocation, Refund, StaffUser, Vehicle
@@ -240,7 +240,7 @@ async def _apply(
         if refund.kind == "staff":
             reopened = await _reopen(s, payment, refund.amount_cents, now)
         if company:
-            await _text_payer(
+            await text_payer(
                 s,
                 payment,
                 "refund",

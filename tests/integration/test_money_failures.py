@@ -20,6 +20,7 @@ from sqlalchemy.pool import NullPool
 from sqlmodel import col
 
 from app.clock import FixedClock
+from app.main import create_app
 from app.domain.links import hash_token
 from app.services import payments, reconcile
 from app.store.db import make_engine, make_sessionmaker
@@ -445,3 +446,23 @@ async def test_my_account_3ds_goes_to_the_sandbox_bank_and_comes_back(
         assert r.status_code == 402
         assert "did not confirm" in parse(r.text).text("#card-entry-error")
         assert charges(app) == 0
+
+
+async def test_an_exhausted_pool_answers_503_at_once_instead_of_hanging(
+    db_url: str, clock: FixedClock
+) -> None:
+    from tests.conftest import make_settings
+
+    app = create_app(make_settings(db_url, db_pool_size=1, db_pool_timeout_seconds=0.2), clock)
+    async with AsyncTestClient(app=app, base_url="http://127.0.0.1:8000") as c:
+        await sign_in_staff(c)
+        # Someone holds the only connection (on the app's loop, where its pool lives).
+        held = c.blocking_portal.call(app.state.engine.connect().start)
+        r = await asyncio.wait_for(c.get("/healthz"), timeout=10)
+        assert r.status_code == 503
+        r = await asyncio.wait_for(c.get("/plus/clients/1"), timeout=10)
+        assert r.status_code == 503, r.text
+        assert r.headers["retry-after"] == "2"
+        assert "very busy" in parse(r.text).text("main")
+        c.blocking_portal.call(held.close)
+        assert (await c.get("/plus/clients/1")).status_code == 200  # and back at once

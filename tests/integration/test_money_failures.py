@@ -20,8 +20,8 @@ from sqlalchemy.pool import NullPool
 from sqlmodel import col
 
 from app.clock import FixedClock
-from app.main import create_app
 from app.domain.links import hash_token
+from app.main import create_app
 from app.services import payments, reconcile
 from app.store.db import make_engine, make_sessionmaker
 from app.store.models import Client, Invoice, Payment, PaymentAllocation, PaymentLink, Vehicle

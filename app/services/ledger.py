@@ -200,7 +200,7 @@ def build_ledger(
             counts = item.status != "void" or item.id in given_back
             if counts:
                 balance += item.total_cents
-            status = item.status
+            status = "given back" if item.id in given_back else item.status
             owed = item.total_cents - held.get(item.id or 0, 0)
             if status == "open" and item.due_date < today:
                 status = "past-due"

@@ -27,6 +27,7 @@ from app.services import autopay, reconcile, sms_worker
 from app.services.sealed import SecretBox
 from app.settings import Settings
 from app.store.db import make_engine, make_sessionmaker
+from app.store.kv import make_store
 from app.web import (
     account,
     auth,
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     sms_provider = make_sms_provider(settings)
     gateway = make_gateway(settings, clock)
     box = SecretBox(settings.secret_key)
+    kv = make_store(settings)
     resolver = reconcile.BackgroundResolver(
         sessionmaker, gateway, clock, settings.company_name, settings.resolve_in_background
     )
@@ -178,6 +180,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             Exception: errors.server_error,
         },
         lifespan=[lifespan],
+        stores={"sessions": kv.with_namespace("sessions"), "limits": kv.with_namespace("limits")},
+        openapi_config=None,  # an HTML app: no API schema to publish, in any environment
         debug=False,
     )
     app.state.settings = settings
@@ -188,4 +192,5 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.state.gateway = gateway
     app.state.box = box
     app.state.resolver = resolver
+    app.state.kv = kv
     return app

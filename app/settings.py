@@ -18,7 +18,7 @@ DEFAULT_SECRET = "dev-insecure-secret-change-me"  # noqa: S105 - a known default
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
 
-    app_env: Literal["dev", "prod", "test"] = "dev"
+    app_env: Literal["dev", "prod"] = "dev"
     host: str = "127.0.0.1"
     port: int = 8000
     database_url: str = f"sqlite+aiosqlite:///{ROOT / 'data' / 'monitorpay.db'}"
@@ -42,7 +42,13 @@ class Settings(BaseSettings):
     sms_poll_seconds: float = 1.0
     company_name: str = "Demo Interlock"
     support_phone: str = "+18005550199"
-    session_max_age_seconds: int = 8 * 3600
+    session_max_age_seconds: int = 8 * 3600  # absolute: a session ends this long after sign-in
+    staff_idle_seconds: int = 30 * 60  # idle: no request for this long ends a session
+    client_idle_seconds: int = 15 * 60
+    # Shared state for many instances (sessions, rate limits, sign-in throttling): Redis in
+    # production; without it, files under KV_PATH (shared by the processes of one machine).
+    redis_url: str = ""
+    kv_path: str = str(ROOT / "data" / "kv")
     autopay_daily_at: time | None = None  # e.g. 06:00 (UTC): run AutoPay in-process every day
     # resolve unresolved payments and lost refunds in-process: at start-up, then every N seconds
     # (0: never; run `monitorpay reconcile` from cron instead)
@@ -69,6 +75,8 @@ class Settings(BaseSettings):
                 self.stripe_secret_key and self.stripe_webhook_secret
             ):
                 problems.append("PAYMENTS_GATEWAY=stripe without its secret and webhook keys")
+            if not self.public_base_url.startswith("https://"):
+                problems.append("PUBLIC_BASE_URL is not an https:// address")
             if self.secret_key == DEFAULT_SECRET or len(self.secret_key) < 32:
                 problems.append("SECRET_KEY is the default or shorter than 32 characters")
             if problems:
@@ -77,7 +85,7 @@ class Settings(BaseSettings):
 
     @property
     def is_dev(self) -> bool:
-        return self.app_env in ("dev", "test")
+        return self.app_env == "dev"
 
     @property
     def async_database_url(self) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -142,13 +143,14 @@ def make_settings(db_url: str, **overrides: Any) -> Settings:
     """Settings for an app under test: this database, no background SMS worker or
     reconciliation loop (tests run `reconcile.run` themselves), no .env."""
     values: dict[str, Any] = {
-        "app_env": "test",
+        "app_env": "dev",
         "database_url": db_url,
         "secret_key": "test-secret-key-that-is-long-enough-0123456789",
         "sms_worker": False,
         "reconcile_every_seconds": 0,
         "resolve_in_background": False,  # tests resolve by reload or reconcile, deterministically
         "sandbox_ledger": ":memory:",
+        "kv_path": tempfile.mkdtemp(prefix="monitorpay-kv-"),
         "_env_file": None,
     }
     return Settings(**(values | overrides))

@@ -61,6 +61,7 @@ def live_server(sqlite_template: tuple[Path, Path], tmp_path: Path) -> Iterator[
         port=port,
         sms_poll_seconds=0.05,
         sandbox_ledger=str(tmp_path / "sandbox-ledger.db"),
+        kv_path=str(tmp_path / "kv"),
         reconcile_every_seconds=0,  # tests run reconcile themselves, on the frozen clock
         _env_file=None,  # type: ignore[call-arg]
     )

@@ -40,6 +40,7 @@ def test_prod_never_gets_demo_logins(
         "TWILIO_ACCOUNT_SID": "AC123",
         "TWILIO_AUTH_TOKEN": "t",
         "TWILIO_FROM_NUMBER": "+15125550100",
+        "PUBLIC_BASE_URL": "https://pay.example.test",
     }.items():
         monkeypatch.setenv(key, value)
     assert main(["setup"]) == 0
@@ -53,3 +54,13 @@ def test_prod_with_the_sandbox_refuses_to_start(
     assert main(["serve"]) == 2
     err = capsys.readouterr().err
     assert "PAYMENTS_GATEWAY=sandbox" in err and "SMS_PROVIDER=outbox" in err
+    assert "PUBLIC_BASE_URL is not an https:// address" in err
+
+
+@pytest.mark.parametrize("env_name", ["test", "staging", "production"])
+def test_app_env_is_dev_or_prod_and_nothing_else(
+    env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], env_name: str
+) -> None:
+    monkeypatch.setenv("APP_ENV", env_name)
+    assert main(["serve"]) == 2
+    assert "app_env" in capsys.readouterr().err.lower()

@@ -26,6 +26,7 @@ from app.domain.summary import InvoiceSummary
 from app.services import audit, payments, sms, summary, texts
 from app.services.cards import CardExpired, is_expired, usable_card
 from app.services.summary import NotFound, PaymentsNotAccepted
+from app.store.advisory import single_runner
 from app.store.models import AutopayEnrollment, CardOnFile, Client, Location, Payment, Vehicle
 
 log = logging.getLogger("monitorpay.autopay")
@@ -275,13 +276,16 @@ async def run_daily(
     company: str,
     at: time,
 ) -> None:
-    """The optional in-process schedule (AUTOPAY_DAILY_AT). Several app processes may each run
-    it: a period is charged once whoever gets there first."""
+    """The optional in-process schedule (AUTOPAY_DAILY_AT). Of several app processes one runs
+    it (an advisory lock on PostgreSQL); a period is charged once whoever gets there first."""
     while True:
         now = clock.now()
         await asyncio.sleep(max(1.0, (next_run_at(now, at) - now).total_seconds()))
         try:
-            report = await run(maker, gateway, clock, company)
+            async with single_runner(maker.kw["bind"], "autopay-daily") as mine:
+                if not mine:  # another instance runs today's AutoPay
+                    continue
+                report = await run(maker, gateway, clock, company)
             for line in report.lines():
                 log.info("event=autopay_daily %s", line)
         except asyncio.CancelledError:

@@ -7,7 +7,8 @@ start-up): nothing stays unresolved.
 - Every refund whose answer was lost is asked again with the same idempotency key.
 - An account claim left by a payment that is already final is released.
 
-Every step is a conditional, idempotent change, so two instances running it at once do no harm.
+One instance at a time (a PostgreSQL advisory lock); every step is a conditional, idempotent
+change anyway, so an overlap would do no harm.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from app.adapters.payments.port import PaymentGateway
 from app.clock import Clock
 from app.domain import outcomes
 from app.services import payments, refunds
+from app.store.advisory import single_runner
 from app.store.models import Client, Payment, PaymentLink
 
 log = logging.getLogger("monitorpay.reconcile")
@@ -38,8 +40,11 @@ class Report:
     payments: Counter[str] = field(default_factory=Counter)
     refunds: Counter[str] = field(default_factory=Counter)
     claims_released: int = 0
+    skipped: bool = False  # another instance was reconciling
 
     def lines(self) -> list[str]:
+        if self.skipped:
+            return ["reconcile: another instance is reconciling right now; nothing done"]
         out = [f"payments {what}: {n}" for what, n in sorted(self.payments.items())]
         out += [f"refunds {what}: {n}" for what, n in sorted(self.refunds.items())]
         out.append(f"stale account claims released: {self.claims_released}")
@@ -52,6 +57,21 @@ async def run(
     clock: Clock,
     company: str = "",
     grace: timedelta = GRACE,
+) -> Report:
+    engine = sessionmaker.kw["bind"]
+    async with single_runner(engine, "reconcile") as mine:
+        if not mine:
+            log.info("event=reconcile_skipped reason=another_instance_is_running_it")
+            return Report(skipped=True)
+        return await _run(sessionmaker, gateway, clock, company, grace)
+
+
+async def _run(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    gateway: PaymentGateway,
+    clock: Clock,
+    company: str,
+    grace: timedelta,
 ) -> Report:
     report = Report()
     cutoff = clock.now() - grace

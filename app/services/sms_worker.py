@@ -1,14 +1,15 @@
 """Deliver due outbox messages with retries and exponential backoff.
 
-A message is leased by a conditional update (attempts+1, next_attempt_at pushed out), so two
-workers never send the same row, and a worker that dies mid-send only delays a retry.
+A batch of due messages is leased in one statement (attempts+1, next_attempt_at pushed out),
+choosing rows with `FOR UPDATE SKIP LOCKED` on PostgreSQL, so workers on many instances never
+send the same row nor wait on each other; a worker that dies mid-send only delays a retry.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -38,27 +39,41 @@ async def deliver_due(
     batch: int = 20,
 ) -> int:
     """Send what is due now. Returns how many messages were attempted."""
-    now = clock.now()
+    attempted = 0
+    for message in await _lease(maker, clock.now(), batch):
+        await _deliver_one(maker, provider, clock, box, message)
+        attempted += 1
+    return attempted
+
+
+async def _lease(
+    maker: async_sessionmaker[AsyncSession], now: datetime, batch: int
+) -> list[SmsMessage]:
+    due = (col(SmsMessage.status) == "queued", col(SmsMessage.next_attempt_at) <= now)
     async with maker() as s:
-        ids = (
+        chosen = (
+            select(col(SmsMessage.id))
+            .where(*due)
+            .order_by(col(SmsMessage.id))
+            .limit(batch)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        leased = (
             (
                 await s.execute(
-                    select(col(SmsMessage.id))
-                    .where(
-                        col(SmsMessage.status) == "queued", col(SmsMessage.next_attempt_at) <= now
-                    )
-                    .order_by(col(SmsMessage.id))
-                    .limit(batch)
+                    update(SmsMessage)
+                    .where(col(SmsMessage.id).in_(chosen), *due)
+                    .values(attempts=SmsMessage.attempts + 1, next_attempt_at=now + LEASE)
+                    .returning(col(SmsMessage.id))
                 )
             )
             .scalars()
             .all()
         )
-    attempted = 0
-    for message_id in ids:
-        if message_id is not None and await _deliver_one(maker, provider, clock, box, message_id):
-            attempted += 1
-    return attempted
+        await s.commit()
+        messages = [await s.get(SmsMessage, i) for i in sorted(i for i in leased if i is not None)]
+    return [m for m in messages if m is not None]
 
 
 async def _deliver_one(
@@ -66,33 +81,17 @@ async def _deliver_one(
     provider: SmsProvider,
     clock: Clock,
     box: SecretBox | None,
-    message_id: int,
-) -> bool:
-    now = clock.now()
-    async with maker() as s:
-        leased = await s.execute(
-            update(SmsMessage)
-            .where(
-                col(SmsMessage.id) == message_id,
-                col(SmsMessage.status) == "queued",
-                col(SmsMessage.next_attempt_at) <= now,
-            )
-            .values(attempts=SmsMessage.attempts + 1, next_attempt_at=now + LEASE)
-        )
-        if leased.rowcount != 1:  # type: ignore[attr-defined]
-            await s.rollback()
-            return False
-        await s.commit()
-        message = await s.get(SmsMessage, message_id)
-        assert message is not None
+    message: SmsMessage,
+) -> None:
+    message_id = message.id
     try:
         result = await provider.send(
-            to_e164=message.to_e164, body=text_to_send(message, box), message_id=message_id
+            to_e164=message.to_e164, body=text_to_send(message, box), message_id=message_id or 0
         )
     except Exception as exc:  # noqa: BLE001 - any provider failure is retried, then reported
         permanent = isinstance(exc, SmsSendFailed) and exc.permanent
         await _after_failure(maker, clock, message, str(exc)[:200], permanent=permanent)
-        return True
+        return
     async with maker() as s:
         await s.execute(
             update(SmsMessage)
@@ -107,7 +106,6 @@ async def _deliver_one(
         )
         await link_follows_its_text(s, message, result.status, clock.now())
         await s.commit()
-    return True
 
 
 async def _after_failure(

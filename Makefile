@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint bench clean
+.PHONY: run run-prod-local test lint bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -20,6 +20,16 @@ $(BIN)/python:
 run: .stamp-run
 	$(BIN)/monitorpay setup
 	$(BIN)/monitorpay serve
+
+# Many instances, locally: PostgreSQL and Redis (both already running on this machine), two app
+# processes (uvicorn workers, each with its SMS worker and schedules) behind 127.0.0.1:8000.
+LOCAL_PG := postgresql://postgres@127.0.0.1:5432/monitorpay_local
+run-prod-local: .stamp-run
+	psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname='monitorpay_local'" | grep -q 1 \
+	  || psql -h 127.0.0.1 -U postgres -c "CREATE DATABASE monitorpay_local"
+	DATABASE_URL=$(LOCAL_PG) $(BIN)/monitorpay setup
+	DATABASE_URL=$(LOCAL_PG) REDIS_URL=redis://127.0.0.1:6379/0 WORKERS=2 \
+	  AUTOPAY_DAILY_AT=06:00 RECONCILE_EVERY_SECONDS=60 $(BIN)/monitorpay serve
 
 test: .stamp-test
 	$(BIN)/ruff check app tests bench

@@ -75,12 +75,21 @@ async def _with_gateway(settings: Settings, job: str) -> int:
 def _serve(settings: Settings) -> None:
     import uvicorn
 
-    from app.main import configure_logging, create_app
+    from app.main import configure_logging
 
     configure_logging(settings.log_level)
-    app = create_app(settings)
+    # Each worker process builds its own app from the same environment (WORKERS=2 and more:
+    # many instances behind one port, sharing PostgreSQL and Redis).
     # access_log off: our middleware logs each request without link tokens in the path.
-    uvicorn.run(app, host=settings.host, port=settings.port, access_log=False, log_level="info")
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        access_log=False,
+        log_level="info",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

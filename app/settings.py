@@ -21,6 +21,7 @@ class Settings(BaseSettings):
     app_env: Literal["dev", "prod"] = "dev"
     host: str = "127.0.0.1"
     port: int = 8000
+    workers: int = 1  # app processes behind the one port (each with its SMS worker and schedules)
     database_url: str = f"sqlite+aiosqlite:///{ROOT / 'data' / 'monitorpay.db'}"
     secret_key: str = DEFAULT_SECRET
     public_base_url: str = ""  # defaults to http://{host}:{port}

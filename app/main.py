@@ -42,7 +42,7 @@ from app.web import (
     templating,
     webhooks,
 )
-from app.web.security import security_headers_middleware
+from app.web.security import RequestMiddleware, security_headers
 
 HERE = Path(__file__).resolve().parent
 
@@ -168,9 +168,10 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             "me": Provide(deps.provide_client_user),
         },
         middleware=[
-            security_headers_middleware(settings.payments_gateway == "stripe"),
+            RequestMiddleware,
             session_config.middleware,
         ],
+        before_send=[security_headers(settings)],  # every response, 404s included
         csrf_config=csrf_config,
         template_config=template_config,
         exception_handlers={

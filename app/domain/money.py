@@ -8,7 +8,10 @@ from decimal import ROUND_HALF_UP, Decimal
 from app.domain.errors import InvalidAmount
 
 BASIS_POINTS = 10_000
-_AMOUNT = re.compile(r"^\s*\$?\s*([0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.([0-9]{1,2}))?\s*$")
+# ASCII only ([0-9], never \d, which matches "٣"); at most 12 whole digits: no number too long to convert.
+_AMOUNT = re.compile(
+    r"[ \t]*\$?[ \t]*([0-9]{1,3}(?:,[0-9]{3}){1,3}|[0-9]{1,12})(?:\.([0-9]{1,2}))?[ \t]*"
+)
 
 
 def tax_cents(amount_cents: int, rate_bp: int) -> int:
@@ -21,7 +24,7 @@ def tax_cents(amount_cents: int, rate_bp: int) -> int:
 
 def parse_amount(text: str) -> int:
     """Parse what a person types ("85", "85.5", "$1,085.00") into cents. Never uses floats."""
-    match = _AMOUNT.match(text or "")
+    match = _AMOUNT.fullmatch(text or "")
     if not match:
         raise InvalidAmount()
     whole = int(match.group(1).replace(",", ""))

@@ -7,6 +7,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from app.domain.errors import InvalidDays
+from app.domain.numbers import parse_whole
 
 ALLOWED_DAYS = (14, 30)
 
@@ -28,10 +29,11 @@ def check_days(days: int) -> int:
 
 
 def parse_days(text: str | int | None) -> int:
-    try:
-        return check_days(int(text))  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise InvalidDays() from None
+    """Days from a form (ASCII digits only, see numbers.parse_whole) or from our own code."""
+    days = text if isinstance(text, int) else parse_whole(text, max_digits=3)
+    if days is None:
+        raise InvalidDays()
+    return check_days(days)
 
 
 def next_period(paid_through: date, days: int) -> Period:

@@ -112,6 +112,21 @@ async def usable_card(
     return card
 
 
+async def refuse_saved_reference(
+    session: AsyncSession, payment_method: str, *, client_id: int | None
+) -> None:
+    """A token from the card entry stands for a new card. If it is the processor reference of a
+    card on file of another client (or, with `client_id=None`, of any client), someone typed it
+    in to pay with that card: refuse it as not found. The processor must not be our only guard
+    (the sandbox charges any reference it can read)."""
+    query = select(col(CardOnFile.id)).where(col(CardOnFile.processor_ref) == payment_method)
+    if client_id is not None:
+        query = query.where(col(CardOnFile.client_id) != client_id)
+    if (await session.execute(query.limit(1))).first() is not None:
+        log.warning("client_id=%s event=foreign_card_reference_refused", client_id)
+        raise NotFound("That card was not found.")
+
+
 async def save_new(
     session: AsyncSession,
     gateway: PaymentGateway,
@@ -125,6 +140,7 @@ async def save_new(
     client = await session.get(Client, client_id)
     if client is None:
         raise NotFound("That client was not found.")
+    await refuse_saved_reference(session, payment_method, client_id=client_id)
     await session.commit()  # no transaction stays open across the processor call
     saved = await gateway.save_card(
         payment_method=payment_method,

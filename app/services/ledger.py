@@ -12,6 +12,7 @@ from sqlmodel import col
 from app.domain import outcomes
 from app.domain.errors import DomainError
 from app.domain.money import parse_amount
+from app.domain.numbers import parse_id
 from app.domain.periods import local_today
 from app.domain.summary import InvoiceSummary
 from app.services import audit
@@ -278,9 +279,9 @@ def validate_invoice(
     errors: dict[str, str] = {}
     vid: int | None = None
     if vehicle_id:
-        if vehicle_id.isdigit() and int(vehicle_id) in vehicle_ids:
-            vid = int(vehicle_id)
-        else:
+        vid = parse_id(vehicle_id)
+        if vid is None or vid not in vehicle_ids:
+            vid = None
             errors["vehicle_id"] = "Choose one of this client's vehicles, or none."
     description = " ".join(description.split())
     if not description:

@@ -13,9 +13,10 @@ from sqlmodel import col
 from app.adapters.payments.port import PaymentGateway
 from app.clock import Clock
 from app.domain import links
-from app.domain.errors import DomainError
+from app.domain.errors import DomainError, InvalidPaymentMethod
 from app.domain.summary import InvoiceSummary
-from app.services import audit, payments
+from app.services import audit, cards, payments
+from app.services.summary import NotFound
 from app.store.models import Client, Location, PaymentLink
 
 log = logging.getLogger("monitorpay.pay")
@@ -102,6 +103,12 @@ async def pay(
     """Charge the link's snapshot once. Raises the payment core's domain errors."""
     if state.status not in links.LIVE_STATUSES:
         raise payments.LinkNotPayable(state.status)
+    async with maker() as s:
+        # Single-use card entry: never a reference to anyone's card on file.
+        try:
+            await cards.refuse_saved_reference(s, payment_method, client_id=None)
+        except NotFound:
+            raise InvalidPaymentMethod() from None
     outcome = await payments.charge(
         maker,
         gateway,

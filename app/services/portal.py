@@ -116,6 +116,8 @@ async def pay(
         if snap.fingerprint != req.reviewed:
             raise StaleQuote()
         today = local_today(now, account.location.timezone)
+        if req.card_id is None and req.new_payment_method:
+            await cards.refuse_saved_reference(s, req.new_payment_method, client_id=req.client_id)
         saved_id: int | None = None
         customer: str | None = None
         if req.card_id is not None:

@@ -15,7 +15,14 @@ from litestar.response import Redirect
 
 from app.adapters.payments.port import PaymentGateway
 from app.domain import outcomes
-from app.domain.errors import CardDeclined, DomainError, GatewayError, InvalidDays, StaleSummary
+from app.domain.errors import (
+    CardDeclined,
+    DomainError,
+    GatewayError,
+    InvalidDays,
+    InvalidPaymentMethod,
+    StaleSummary,
+)
 from app.domain.periods import ALLOWED_DAYS, local_today, parse_days
 from app.domain.phone import national
 from app.services import autopay, cards, payments, portal, summary
@@ -280,6 +287,9 @@ class AccountController(Controller):
         except CardDeclined as exc:
             form.error("card" if card_id else "card-entry", f"{exc.message} Nothing was charged.")
             status = 402
+        except InvalidPaymentMethod as exc:  # a token nobody's card entry made: the form's fault
+            form.error("card" if card_id else "card-entry", exc.message)
+            status = 422
         except GatewayError as exc:
             form.error("form", exc.message)
             status = 503
@@ -440,6 +450,8 @@ class AccountController(Controller):
                 now=clock.now(),
                 make_default=form.get("make_default") == "yes",
             )
+        except NotFound as exc:  # another client's card reference posted as a new card
+            raise _not_found(exc) from exc
         except GatewayError as exc:
             form.values.pop("payment_method", None)
             form.error(

@@ -8,6 +8,10 @@ from typing import Any
 
 from litestar import Request
 
+from app.domain.numbers import MAX_ID, parse_id, parse_whole
+
+__all__ = ["FINGERPRINT", "MAX_ID", "Form", "is_htmx", "parse_id", "parse_whole", "read_form"]
+
 # InvoiceSummary.fingerprint, carried by a form: what the person reviewed
 FINGERPRINT = re.compile(r"[0-9a-f]{16}")
 
@@ -34,18 +38,6 @@ async def read_form(request: Request[Any, Any, Any]) -> Form:
         k: (v.strip() if isinstance(v, str) else "") for k, v in data.items() if k != "_csrf_token"
     }
     return Form(values=values)
-
-
-MAX_ID = 2**31 - 1  # ids are 32-bit on PostgreSQL; anything larger is not one of ours
-
-
-def parse_id(text: str | None) -> int | None:
-    """A record id typed or posted by a browser: a positive 32-bit integer, else None."""
-    text = (text or "").strip()
-    if not text.isdigit() or len(text) > 10:
-        return None
-    value = int(text)
-    return value if 0 < value <= MAX_ID else None
 
 
 def is_htmx(request: Request[Any, Any, Any]) -> bool:

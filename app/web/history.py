@@ -237,7 +237,7 @@ class HistoryController(Controller):
             quote = await take_payment.quote(
                 db,
                 client_id=account.client.id or 0,
-                vehicle_id=int(vehicle_id),  # one of this client's (checked above)
+                vehicle_id=parse_id(vehicle_id) or 0,  # one of this client's (checked above)
                 days=parse_days(form.get("days")),
                 now=now,
             )

@@ -29,7 +29,7 @@ from app.services.summary import (
 from app.store import queries
 from app.store.models import PaymentLink
 from app.web.deps import ClockDep, Db, SettingsDep, Staff
-from app.web.forms import Form, is_htmx, parse_id, read_form
+from app.web.forms import Form, is_htmx, parse_id, parse_whole, read_form
 from app.web.render import render
 
 VARY = {"Vary": "HX-Request"}
@@ -188,9 +188,7 @@ class PlusController(Controller):
         ctx["summary"] = summary
         # What staff reviewed, to refuse sending if the amount moved since; never the amount.
         reviewed_text = form.get("reviewed_total_cents")
-        reviewed = (
-            int(reviewed_text) if reviewed_text.isdigit() and len(reviewed_text) < 10 else None
-        )
+        reviewed = parse_whole(reviewed_text, max_digits=9)
         try:
             sent = await send_link.send(
                 db,

@@ -309,7 +309,7 @@ async def test_a_link_sent_before_take_payment_can_no_longer_be_paid(
             app.state.gateway,
             app.state.clock,
             state,
-            "pm_sandbox_visa_4242",
+            "pm_sandbox_visa_4242_1230_a1b2c3d4",
             "Demo",
         )
     assert app.state.gateway.successful_charge_count == 1

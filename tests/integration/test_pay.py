@@ -286,7 +286,7 @@ async def test_twenty_concurrent_submissions_charge_once(app: Litestar, db_url: 
     async def one() -> str:
         try:
             outcome = await pay_link.pay(
-                maker, app.state.gateway, clock, state, "pm_sandbox_visa_4242", "Demo"
+                maker, app.state.gateway, clock, state, "pm_sandbox_visa_4242_1230_a1b2c3d4", "Demo"
             )
         except (payments.PaymentInProgress, payments.LinkNotPayable) as exc:
             return type(exc).__name__

@@ -12,15 +12,19 @@ from typing import Any
 
 import pytest
 import stripe
+from litestar.testing import AsyncTestClient
 
 from app.adapters.payments.port import CardDetails, ChargeResult
 from app.adapters.payments.stripe_gateway import InvalidWebhook, StripeGateway, brand_name
+from app.clock import FixedClock
 from app.domain.errors import (
     CardDeclined,
     GatewayUnavailable,
     InvalidPaymentMethod,
     OutcomeUnknown,
 )
+from app.main import create_app
+from tests.conftest import make_settings
 from tests.fakes.fake_stripe import (
     RETURN_URL_REQUIRED,
     FakeStripe,
@@ -419,6 +423,40 @@ def test_verify_webhook_rejects_old_timestamp(gateway: StripeGateway) -> None:
     assert gateway.verify_webhook(payload, recent)["id"] == "evt_1"
 
 
+def test_verify_webhook_refuses_a_timestamp_ten_minutes_in_the_future(
+    gateway: StripeGateway,
+) -> None:
+    """The SDK only refuses old timestamps; one signed ahead of time is refused too."""
+    payload = json.dumps(EVENT).encode()
+    for ahead in (301, 600, 10**9):
+        header = sign_webhook(payload, WEBHOOK_SECRET, timestamp=int(time.time()) + ahead)
+        with pytest.raises(InvalidWebhook):
+            gateway.verify_webhook(payload, header)
+
+
+@pytest.mark.parametrize("offset", [-240, 0, 240])
+def test_verify_webhook_accepts_four_minutes_either_way(
+    gateway: StripeGateway, offset: int
+) -> None:
+    payload = json.dumps(EVENT).encode()
+    header = sign_webhook(payload, WEBHOOK_SECRET, timestamp=int(time.time()) + offset)
+    assert gateway.verify_webhook(payload, header)["id"] == "evt_1"
+
+
+@pytest.mark.parametrize("written", ["+{t}", " {t}", "0{t}", "{t}.0", "{t}=1"])
+def test_verify_webhook_refuses_a_timestamp_written_other_than_plainly(
+    gateway: StripeGateway, written: str
+) -> None:
+    """The SDK reads `t=` with int(), which also takes "+1" or " 1"; the signature covers the
+    number, not how it is written, so only the plain form is trusted."""
+    payload = json.dumps(EVENT).encode()
+    t = int(time.time())
+    header = sign_webhook(payload, WEBHOOK_SECRET, timestamp=t)
+    loose = header.replace(f"t={t}", "t=" + written.format(t=t), 1)
+    with pytest.raises(InvalidWebhook):
+        gateway.verify_webhook(payload, loose)
+
+
 def test_verify_webhook_needs_a_secret(fake: FakeStripe) -> None:
     gw = StripeGateway(fake.api_key, "", api_base=fake.url)
     payload = json.dumps(EVENT).encode()
@@ -515,6 +553,29 @@ async def test_delivered_events_verify_in_the_order_and_number_sent(
     assert early["id"] != succeeded["id"]
     assert early["data"]["object"]["status"] == "requires_action"
     assert succeeded["data"]["object"]["status"] == "succeeded"
+
+
+async def test_the_app_answers_a_future_dated_webhook_with_400(
+    db_url: str, clock: FixedClock, fake: FakeStripe
+) -> None:
+    app = create_app(
+        make_settings(
+            db_url,
+            payments_gateway="stripe",
+            stripe_secret_key=fake.api_key,
+            stripe_publishable_key="pk_test_fake",
+            stripe_webhook_secret=WEBHOOK_SECRET,
+            stripe_api_base=fake.url,
+        ),
+        clock=clock,
+    )
+    event = fake.event("payment_intent.succeeded", {"id": "pi_nope", "status": "succeeded"})
+    async with AsyncTestClient(app=app, base_url="http://127.0.0.1:8000") as c:
+        for offset, status in ((600, 400), (-600, 400), (240, 200), (-240, 200)):
+            body, headers = webhook_request(event, WEBHOOK_SECRET, int(time.time()) + offset)
+            r = await c.post("/webhooks/stripe", content=body, headers=headers)
+            assert r.status_code == status, (offset, r.text)
+        c.blocking_portal.call(app.state.gateway.aclose)
 
 
 def test_webhook_request_is_signed_for_an_in_process_client(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import TYPE_CHECKING, Any, Literal
 
 import stripe
@@ -21,6 +22,7 @@ from app.domain.errors import (
     InvalidPaymentMethod,
     OutcomeUnknown,
 )
+from app.domain.numbers import parse_whole
 
 if TYPE_CHECKING:
     from stripe.params import PaymentIntentCreateParams
@@ -307,6 +309,10 @@ class StripeGateway:
             event = json.loads(payload)
         except (stripe.SignatureVerificationError, ValueError):
             raise InvalidWebhook() from None
+        # The SDK refuses only timestamps too far in the past; one from the future is as
+        # suspect (a replay signed ahead, or a skewed clock): the same ±5 minutes both ways.
+        if _signed_at(sig_header) > time.time() + WEBHOOK_TOLERANCE_SECONDS:
+            raise InvalidWebhook()
         if not isinstance(event, dict):
             raise InvalidWebhook()
         return event
@@ -319,6 +325,16 @@ class StripeGateway:
         except stripe.StripeError:
             return False
         return pm.to_dict().get("customer") is None
+
+
+def _signed_at(sig_header: str) -> int:
+    """The `t=` of a Stripe-Signature header that verify_header accepted: the first one, as
+    the SDK reads it, and written plainly (the SDK's `int()` also takes "+1", " 1", "١")."""
+    stamps = [v for k, _, v in (item.partition("=") for item in sig_header.split(",")) if k == "t"]
+    signed_at = parse_whole(stamps[0]) if stamps else None
+    if signed_at is None or stamps[0] != str(signed_at):
+        raise InvalidWebhook()
+    return signed_at
 
 
 def _charge_result(intent: dict[str, Any], *, just_created: bool) -> ChargeResult:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.adapters.payments.port import ChargeResult, PaymentGateway
 from app.clock import Clock
+from app.domain.numbers import parse_id
 from app.services import payments
 from app.store.models import Payment, ProcessedEvent
 
@@ -59,9 +60,8 @@ async def handle_stripe_event(
     obj = (event.get("data") or {}).get("object") or {}
     if kind not in HANDLED:
         return "ignored"
-    try:
-        payment_id = int((obj.get("metadata") or {}).get("payment_id", ""))
-    except ValueError:
+    payment_id = parse_id(str((obj.get("metadata") or {}).get("payment_id") or ""))
+    if payment_id is None:
         log.warning("event_id=%s event=webhook_without_payment_id", event.get("id"))
         return "ignored"
     async with maker() as s:

@@ -10,7 +10,13 @@ from litestar.params import FromPath
 from litestar.response import Redirect
 
 from app.domain import links, outcomes
-from app.domain.errors import CardDeclined, GatewayError, OutcomeUnknown, StaleSummary
+from app.domain.errors import (
+    CardDeclined,
+    GatewayError,
+    InvalidPaymentMethod,
+    OutcomeUnknown,
+    StaleSummary,
+)
 from app.domain.phone import national
 from app.services import pay_link, payments
 from app.services.pay_link import LinkNotFound, LinkState
@@ -209,6 +215,9 @@ class PayController(Controller):
                 return _final_page(fresh, settings)
             form.error("card", exc.message)
             return _page(fresh, settings, form, 402)
+        except InvalidPaymentMethod as exc:  # a card reference the processor cannot read
+            form.error("card", exc.message)
+            return _page(await pay_link.find(db, token, now), settings, form, 422)
         except GatewayError as exc:
             form.error("form", exc.message)
             return _page(await pay_link.find(db, token, now), settings, form, 503)

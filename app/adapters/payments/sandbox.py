@@ -68,7 +68,7 @@ DECLINE_MESSAGES = {
 # Outcomes are decided by last 4, which is unique among the test cards above.
 _DECLINE_BY_LAST4 = {number[-4:]: code for number, code in DECLINE_CARDS.items()}
 _REF = re.compile(
-    r"^pm_sandbox_(visa|mastercard|amex|discover)_(\d{4})(?:_(\d{2})(\d{2})_[a-z0-9]{8})?$"
+    r"^pm_sandbox_(visa|mastercard|amex|discover)_([0-9]{4})(?:_([0-9]{2})([0-9]{2})_[a-z0-9]{8})?$"
 )
 _BRANDS = {
     "visa": "Visa",
@@ -217,7 +217,7 @@ class SandboxGateway:
         digits = re.sub(r"[\s-]", "", number or "")
         if not digits:
             raise CardFieldError("number", "Enter the card number.")
-        if not digits.isdigit() or not 13 <= len(digits) <= 19 or not luhn_ok(digits):
+        if not re.fullmatch(r"[0-9]{13,19}", digits) or not luhn_ok(digits):
             raise CardFieldError("number", "Check the card number; it is not a valid card.")
         if digits not in SUCCESS_CARDS | {CHALLENGE_CARD, LOST_ANSWER_CARD} and (
             digits not in DECLINE_CARDS

@@ -14,7 +14,6 @@ from litestar import Litestar
 from litestar.config.csrf import CSRFConfig
 from litestar.di import Provide
 from litestar.exceptions import HTTPException
-from litestar.middleware.session.client_side import CookieBackendConfig
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
@@ -36,9 +35,11 @@ from app.web import (
     errors,
     health,
     history,
+    limits,
     pay,
     plus,
     sandbox,
+    sessions,
     templating,
     webhooks,
 )
@@ -120,13 +121,15 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
                     await close()
             await engine.dispose()
 
-    session_config = CookieBackendConfig(
-        secret=settings.session_secret,
-        key="mp_session",
+    # Server-side: the cookie holds only a random id; the data is in the shared "sessions" store.
+    session_config = sessions.SessionConfig(
+        key=sessions.COOKIE,
         max_age=settings.session_max_age_seconds,
         httponly=True,
         secure=settings.app_env == "prod",
         samesite="lax",
+        store="sessions",
+        exclude=["^/static/"],
     )
     csrf_config = CSRFConfig(
         secret=settings.csrf_secret,
@@ -169,6 +172,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         },
         middleware=[
             RequestMiddleware,
+            *limits.rate_limits(settings),  # before the session: a refused request reads nothing
             session_config.middleware,
         ],
         before_send=[security_headers(settings)],  # every response, 404s included

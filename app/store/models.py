@@ -254,11 +254,18 @@ class AuditEvent(SQLModel, table=True):
     detail: str = Field(default="{}", sa_column=sa.Column(sa.Text, nullable=False))
 
 
-class LoginAttempt(SQLModel, table=True):
-    __table_args__ = (sa.Index("ix_loginattempt_key_at", "key", "at"),)
-    id: int | None = Field(default=None, primary_key=True)
-    key: str = Field(max_length=120)
-    at: datetime = Field(sa_column=_ts(nullable=False))
+class LoginThrottle(SQLModel, table=True):
+    """Sign-in throttling state of one key: an account (hashed) or a client address. Shared by
+    every instance; changed only by conditional updates on `version` (domain/throttle.py).
+    The table keeps its first name, `loginattempt`."""
+
+    __tablename__ = "loginattempt"
+    key: str = Field(primary_key=True, max_length=80)
+    failures: int = 0
+    window_start: datetime | None = Field(default=None, sa_column=_ts())
+    wait_until: datetime | None = Field(default=None, sa_column=_ts())
+    expires_at: datetime | None = Field(default=None, sa_column=_ts(index=True))
+    version: int = 0
 
 
 class AutopayEnrollment(SQLModel, table=True):

@@ -1,9 +1,15 @@
-"""Request-scoped dependencies: the database session and the signed-in user."""
+"""Request-scoped dependencies: the database session and the signed-in user, whose session
+ends after a spell without activity (staff 30 minutes, clients 15) and a while after sign-in
+(8 hours), whatever they do."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+import re
+from collections.abc import AsyncGenerator, Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from litestar import Request
 from litestar.datastructures import State
@@ -14,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.clock import Clock
 from app.settings import Settings
 from app.store.models import Client, StaffUser
+from app.web import sessions
 
 Db = NamedDependency[AsyncSession]
 ClockDep = NamedDependency[Clock]
@@ -52,20 +59,120 @@ def provide_clock(state: State) -> Clock:
     return state.clock  # type: ignore[no-any-return]
 
 
+@dataclass(frozen=True)
+class Area:
+    name: str  # the surface's path prefix and login page: /plus/login, /account/login
+    id_key: str  # the session key holding the signed-in id
+    idle_seconds: Callable[[Settings], int]
+
+
+STAFF = Area("plus", "staff_id", lambda s: s.staff_idle_seconds)
+CLIENT = Area("account", "client_id", lambda s: s.client_idle_seconds)
+
+# A form posted into an ended session is kept for after sign-in (see auth.py), but never these.
+_SECRET_FIELD = re.compile(r"pass|cvc|cvv|card.?number", re.IGNORECASE)
+_RESUME_MAX_FIELDS, _RESUME_MAX_CHARS = 60, 8000
+
+
+def _session(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    session = request.scope.get("session")
+    return session if isinstance(session, dict) else {}
+
+
+def start_session(
+    request: Request[Any, Any, Any], area: Area, user_id: int, now: datetime, **extra: Any
+) -> None:
+    """Sign-in: a new session with a new id, nothing of the one before."""
+    at = int(now.timestamp())
+    sessions.start(request, {area.id_key: user_id, "signed_in_at": at, "last_seen": at} | extra)
+
+
+def ended_note(request: Request[Any, Any, Any], area: Area) -> dict[str, Any]:
+    """Why this browser's last session in `area` ended, if it timed out: reason, next, resume."""
+    note = _session(request).get("ended")
+    return note if isinstance(note, dict) and note.get("area") == area.name else {}
+
+
+async def signed_in(request: Request[Any, Any, Any], area: Area) -> int | None:
+    """The id signed in to `area`, or None. A session past its idle or absolute timeout is
+    ended here (with a note for the login page) and counts as signed out."""
+    session = _session(request)
+    user_id = session.get(area.id_key)
+    if not isinstance(user_id, int):
+        return None
+    settings: Settings = request.app.state.settings
+    now = int(request.app.state.clock.now().timestamp())
+    started, seen = session.get("signed_in_at"), session.get("last_seen")
+    if not isinstance(started, int) or not isinstance(seen, int):
+        await _end(request, area, "expired", user_id)
+        return None
+    if now - started >= settings.session_max_age_seconds:
+        await _end(request, area, "expired", user_id)
+        return None
+    if now - seen > area.idle_seconds(settings):
+        await _end(request, area, "idle", user_id)
+        return None
+    if now != seen:
+        session["last_seen"] = now
+    return user_id
+
+
+async def _end(request: Request[Any, Any, Any], area: Area, reason: str, user_id: int) -> None:
+    note: dict[str, Any] = {"area": area.name, "reason": reason, "user": user_id}
+    if back := _return_to(request, area):
+        note["next"] = back
+    if request.method == "POST" and (fields := await _resumable_form(request)):
+        note["resume"] = {"action": request.url.path, "fields": fields}
+    request.set_session({"ended": note})
+    sessions.rotate(request)
+
+
+def _return_to(request: Request[Any, Any, Any], area: Area) -> str:
+    """The page the person was on: this one for a page load, else the page that sent it."""
+    if request.method == "GET" and request.headers.get("hx-request") != "true":
+        url = str(request.url)
+    else:
+        url = request.headers.get("hx-current-url") or request.headers.get("referer") or ""
+    parts = urlsplit(url)
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    prefix = f"/{area.name}"
+    inside = path == prefix or path.startswith(prefix + "/")
+    return path if inside and not path.startswith(prefix + "/login") else ""
+
+
+async def _resumable_form(request: Request[Any, Any, Any]) -> list[list[str]] | None:
+    if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        return None
+    form = await request.form()
+    fields = [
+        [name, value]
+        for name, value in form.multi_items()
+        if name != "_csrf_token" and isinstance(value, str) and not _SECRET_FIELD.search(name)
+    ]
+    size = sum(len(name) + len(value) for name, value in fields)
+    if not fields or len(fields) > _RESUME_MAX_FIELDS or size > _RESUME_MAX_CHARS:
+        return None
+    return fields
+
+
 async def provide_staff(request: Request[Any, Any, Any], db: Db) -> StaffUser:
-    staff_id = request.session.get("staff_id") if request.session else None
-    if not staff_id:
+    staff_id = await signed_in(request, STAFF)
+    if staff_id is None:
         raise LoginRequired("plus")
     user = await db.get(StaffUser, staff_id)
     if user is None or not user.active:
         request.clear_session()
         raise LoginRequired("plus")
+    if _session(request).get("role") != user.role:
+        # New powers (or fewer), new session id: an id seen before the change is worth nothing.
+        _session(request)["role"] = user.role
+        sessions.rotate(request)
     return user
 
 
 async def provide_client_user(request: Request[Any, Any, Any], db: Db) -> Client:
-    client_id = request.session.get("client_id") if request.session else None
-    if not client_id:
+    client_id = await signed_in(request, CLIENT)
+    if client_id is None:
         raise LoginRequired("account")
     client = await db.get(Client, client_id)
     if client is None:

@@ -1,8 +1,16 @@
+import asyncio
+import secrets
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from litestar.testing import AsyncTestClient
 
+from app.clock import FixedClock
+from app.main import create_app
+from app.services import sign_in
+from app.store.models import LoginThrottle
+from app.web import limits
 from tests.conftest import csrf_for, get_page, sign_in_client, sign_in_staff
 from tests.html import parse
 
@@ -67,33 +75,6 @@ async def test_empty_login_form_is_a_422_with_messages(client: AsyncTestClient[A
     assert page.one("#account_number")["value"] == "12ab"
 
 
-async def test_repeated_failures_are_rate_limited(client: AsyncTestClient[Any]) -> None:
-    token = await csrf_for(client, "/account/login")
-    for _ in range(5):
-        r = await client.post(
-            "/account/login",
-            data={"account_number": "100001", "password": "wrong", "_csrf_token": token},
-        )
-        assert r.status_code == 401
-    r = await client.post(
-        "/account/login",
-        data={"account_number": "100001", "password": "demo-client-pass", "_csrf_token": token},
-    )
-    assert r.status_code == 429
-    assert "Too many failed sign-in attempts" in parse(r.text).text(".error-summary")
-
-
-async def test_lockout_ends_after_the_window(client: AsyncTestClient[Any], clock: Any) -> None:
-    token = await csrf_for(client, "/account/login")
-    for _ in range(5):
-        await client.post(
-            "/account/login",
-            data={"account_number": "100001", "password": "wrong", "_csrf_token": token},
-        )
-    clock.advance(minutes=16)
-    await sign_in_client(client)
-
-
 async def test_post_without_csrf_token_is_refused(client: AsyncTestClient[Any]) -> None:
     await client.get("/plus/login")
     r = await client.post(
@@ -135,3 +116,154 @@ async def test_pages_carry_security_headers(client: AsyncTestClient[Any]) -> Non
 async def test_unknown_page_is_a_friendly_404(client: AsyncTestClient[Any]) -> None:
     status, page = await get_page(client, "/nope")
     assert status == 404 and page.text("h1") == "Page not found"
+
+
+# -- sign-in throttling: growing delays, never a lock of the right password --------------------
+
+
+async def try_staff(
+    client: AsyncTestClient[Any],
+    token: str,
+    email: str = "agent@demo.test",
+    password: str = "wrong",
+) -> Any:
+    return await client.post(
+        "/plus/login",
+        data={"email": email, "password": password, "_csrf_token": token},
+        follow_redirects=False,
+    )
+
+
+def said(r: Any) -> str:
+    return parse(r.text).text(".error-summary")
+
+
+async def test_after_five_wrong_passwords_the_right_one_waits_only_for_the_delay(
+    client: AsyncTestClient[Any], clock: FixedClock
+) -> None:
+    token = await csrf_for(client, "/account/login")
+    attempt = {"account_number": "100001", "password": "wrong", "_csrf_token": token}
+    for _ in range(5):
+        r = await client.post("/account/login", data=attempt)
+        assert r.status_code == 401
+    right = attempt | {"password": "demo-client-pass"}
+    r = await client.post("/account/login", data=right, follow_redirects=False)
+    assert r.status_code == 429 and r.headers["retry-after"] == "60"
+    assert "Too many attempts. Try again in 1 minute." in said(r)
+    clock.advance(seconds=61)
+    r = await client.post("/account/login", data=right, follow_redirects=False)
+    assert r.status_code == 303
+
+
+async def test_the_delay_grows_and_attempts_during_it_do_not_lengthen_it(
+    client: AsyncTestClient[Any], clock: FixedClock
+) -> None:
+    token = await csrf_for(client, "/plus/login")
+    for _ in range(5):
+        assert (await try_staff(client, token)).status_code == 401
+    for minutes in (1, 2, 4, 8, 15, 15):
+        unit = "minute" if minutes == 1 else "minutes"
+        for _ in range(3):  # hammering during the delay: refused, and the delay stays put
+            r = await try_staff(client, token)
+            assert r.status_code == 429 and f"Try again in {minutes} {unit}." in said(r)
+            assert r.headers["retry-after"] == str(minutes * 60)
+        clock.advance(minutes=minutes)
+        assert (await try_staff(client, token)).status_code == 401  # checked, and wrong
+    clock.advance(minutes=15)
+    assert (await try_staff(client, token, password="demo-agent-pass")).status_code == 303
+
+
+async def test_an_unknown_account_gets_the_same_answers_as_a_wrong_password(
+    client: AsyncTestClient[Any],
+) -> None:
+    token = await csrf_for(client, "/plus/login")
+    answers: dict[str, list[tuple[int, str]]] = {}
+    for email in ("agent@demo.test", "nobody@demo.test"):
+        answers[email] = []
+        for _ in range(6):
+            r = await try_staff(client, token, email)
+            page = parse(r.text)
+            answers[email].append((r.status_code, page.text(".error-summary")))
+    assert answers["agent@demo.test"] == answers["nobody@demo.test"]
+    assert [status for status, _ in answers["nobody@demo.test"]] == [401] * 5 + [429]
+
+
+async def test_one_address_trying_twenty_accounts_is_slowed_down_but_the_accounts_are_not(
+    client: AsyncTestClient[Any], clock: FixedClock, session: Any
+) -> None:
+    token = await csrf_for(client, "/plus/login")
+    for i in range(20):
+        assert (await try_staff(client, token, f"user{i}@demo.test")).status_code == 401
+    r = await try_staff(client, token, password="demo-agent-pass")
+    assert r.status_code == 429 and "Try again in 1 minute." in said(r)
+    # The agent, from anywhere else, is not held back by that address.
+    user = await sign_in.staff_sign_in(
+        session, "agent@demo.test", "demo-agent-pass", "203.0.113.9", clock.now()
+    )
+    assert user.email == "agent@demo.test"
+    clock.advance(seconds=61)
+    assert (await try_staff(client, token, password="demo-agent-pass")).status_code == 303
+
+
+async def test_a_hundred_failures_in_a_day_hold_the_account_until_the_day_is_over(
+    client: AsyncTestClient[Any], clock: FixedClock, session: Any
+) -> None:
+    now = clock.now()
+    session.add(
+        LoginThrottle(
+            key=sign_in.account_key("staff", "agent@demo.test"),
+            failures=99,
+            window_start=now - timedelta(hours=2),
+            expires_at=now + timedelta(hours=22),
+            version=1,
+        )
+    )
+    await session.commit()
+    token = await csrf_for(client, "/plus/login")
+    assert (await try_staff(client, token)).status_code == 401  # the 100th failure today
+    r = await try_staff(client, token, password="demo-agent-pass")
+    assert r.status_code == 429 and "Try again in 22 hours." in said(r)
+    clock.advance(hours=21, minutes=30)
+    r = await try_staff(client, token, password="demo-agent-pass")
+    assert r.status_code == 429 and "Try again in 30 minutes." in said(r)
+    clock.advance(minutes=30)
+    assert (await try_staff(client, token, password="demo-agent-pass")).status_code == 303
+
+
+async def test_parallel_guesses_when_a_delay_ends_get_one_password_check(
+    client: AsyncTestClient[Any], clock: FixedClock
+) -> None:
+    token = await csrf_for(client, "/plus/login")
+    for _ in range(5):
+        await try_staff(client, token)
+    clock.advance(seconds=61)
+    answers = await asyncio.gather(*(try_staff(client, token) for _ in range(8)))
+    assert sorted(r.status_code for r in answers) == [401] + [429] * 7
+
+
+# -- request rate limits per address ----------------------------------------------------------
+
+
+async def test_pay_links_are_rate_limited_per_address(client: AsyncTestClient[Any]) -> None:
+    for _ in range(limits.PAY_PER_MINUTE):
+        r = await client.get("/pay/" + secrets.token_urlsafe(32))
+        assert r.status_code == 404
+    r = await client.post("/pay/" + secrets.token_urlsafe(32), data={})
+    assert r.status_code == 429
+    assert 1 <= int(r.headers["retry-after"]) <= 60
+    assert r.headers["ratelimit-limit"] == str(limits.PAY_PER_MINUTE)
+    assert "Too many requests" in parse(r.text).text("main")
+    assert r.headers["cache-control"] == "no-store"  # the security headers are still there
+    assert (await client.get("/plus/login")).status_code == 200  # other pages are not limited
+
+
+async def test_webhooks_are_rate_limited_per_address(
+    monkeypatch: pytest.MonkeyPatch, settings: Any, clock: FixedClock
+) -> None:
+    monkeypatch.setattr(limits, "WEBHOOKS_PER_MINUTE", 3)
+    async with AsyncTestClient(app=create_app(settings, clock=clock)) as c:
+        for _ in range(3):
+            r = await c.post("/webhooks/twilio/status", data={"MessageSid": "SM1"})
+            assert r.status_code != 429
+        r = await c.post("/webhooks/twilio/status", data={"MessageSid": "SM1"})
+        assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1

@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     # Shared state for many instances (sessions, rate limits, sign-in throttling): Redis in
     # production; without it, files under KV_PATH (shared by the processes of one machine).
     redis_url: str = ""
+    pay_requests_per_minute: int = 60  # per client address, on /pay/...
+    webhook_requests_per_minute: int = 600  # per client address, on /webhooks/...
     kv_path: str = str(ROOT / "data" / "kv")
     autopay_daily_at: time | None = None  # e.g. 06:00 (UTC): run AutoPay in-process every day
     # resolve unresolved payments and lost refunds in-process: at start-up, then every N seconds

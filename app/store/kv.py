@@ -20,4 +20,6 @@ def make_store(settings: Settings) -> NamespacedStore:
         from litestar.stores.redis import RedisStore
 
         return RedisStore.with_client(url=settings.redis_url, namespace="monitorpay")
-    return FileStore(Path(settings.kv_path), create_directories=True)
+    path = Path(settings.kv_path)
+    path.mkdir(parents=True, exist_ok=True)  # with_namespace() drops create_directories
+    return FileStore(path, create_directories=True)

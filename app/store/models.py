@@ -180,7 +180,7 @@ class PaymentAllocation(SQLModel, table=True):
 class CardOnFile(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     client_id: int = Field(foreign_key="client.id", index=True)
-    processor_ref: str = Field(max_length=100)
+    processor_ref: str = Field(max_length=100, index=True)
     brand: str = Field(max_length=20)
     last4: str = Field(max_length=4)
     exp_month: int

@@ -102,8 +102,10 @@ def _limit(prefix: str, per_minute: int) -> DefineMiddleware:
 
 
 def rate_limits(settings: Settings) -> list[DefineMiddleware]:
-    """The middleware entries for `create_app`. Limits come from settings when they name them
-    (servers under test raise them: a hundred phones there share one address)."""
-    pay = int(getattr(settings, "pay_requests_per_minute", PAY_PER_MINUTE))
-    webhooks = int(getattr(settings, "webhook_requests_per_minute", WEBHOOKS_PER_MINUTE))
-    return [_limit("/pay/", pay), _limit("/webhooks/", webhooks)]
+    """The middleware entries for `create_app` (PAY_REQUESTS_PER_MINUTE and
+    WEBHOOK_REQUESTS_PER_MINUTE; servers under test raise them: a hundred phones there share
+    one address)."""
+    return [
+        _limit("/pay/", settings.pay_requests_per_minute),
+        _limit("/webhooks/", settings.webhook_requests_per_minute),
+    ]

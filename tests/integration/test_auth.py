@@ -260,7 +260,7 @@ async def test_pay_links_are_rate_limited_per_address(client: AsyncTestClient[An
 async def test_webhooks_are_rate_limited_per_address(
     monkeypatch: pytest.MonkeyPatch, settings: Any, clock: FixedClock
 ) -> None:
-    monkeypatch.setattr(limits, "WEBHOOKS_PER_MINUTE", 3)
+    settings = settings.model_copy(update={"webhook_requests_per_minute": 3})
     async with AsyncTestClient(app=create_app(settings, clock=clock)) as c:
         for _ in range(3):
             r = await c.post("/webhooks/twilio/status", data={"MessageSid": "SM1"})

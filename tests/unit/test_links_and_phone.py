@@ -4,7 +4,6 @@ import pytest
 
 from app.domain import links, phone
 from app.domain.errors import InvalidPhone
-from app.domain.passwords import locked_until
 
 T0 = datetime(2026, 11, 25, 16, 0, tzinfo=UTC)
 
@@ -53,11 +52,3 @@ def test_bad_phone_numbers_are_refused(raw: str) -> None:
 
 def test_masking_keeps_only_last_four() -> None:
     assert phone.mask("+15125550101") == "***0101"
-
-
-def test_five_failures_in_fifteen_minutes_lock_until_the_oldest_ages_out() -> None:
-    fails = [T0 + timedelta(minutes=m) for m in (0, 1, 2, 3)]
-    assert locked_until(fails, T0 + timedelta(minutes=4)) is None
-    fails.append(T0 + timedelta(minutes=4))
-    assert locked_until(fails, T0 + timedelta(minutes=5)) == T0 + timedelta(minutes=15)
-    assert locked_until(fails, T0 + timedelta(minutes=16)) is None

@@ -103,6 +103,10 @@ async def pay(
     """Charge the link's snapshot once. Raises the payment core's domain errors."""
     if state.status not in links.LIVE_STATUSES:
         raise payments.LinkNotPayable(state.status)
+    if state.link.claim_payment_id is not None:
+        # Another attempt already holds the link: turn this one away before it queues for the
+        # account lock holding a connection (the lock's own check stays the one that decides).
+        raise payments.LinkNotPayable("busy")
     async with maker() as s:
         # Single-use card entry: never a reference to anyone's card on file.
         try:

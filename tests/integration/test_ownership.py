@@ -14,7 +14,7 @@ from app.services import autopay
 from app.store.models import AutopayEnrollment, CardOnFile, Client, Payment, Vehicle
 from tests.conftest import get_page, sign_in_client, sign_in_staff
 from tests.html import parse
-from tests.integration.test_account import pay_data
+from tests.integration.test_account import pay_data, who
 from tests.integration.test_history import card_ids, charge, history, review, take_form
 from tests.integration.test_pay import make_link
 
@@ -22,20 +22,8 @@ HX = {"HX-Request": "true"}
 
 
 async def owner(session: Any, account: str) -> tuple[Client, list[Vehicle], list[CardOnFile]]:
-    client = (
-        await session.execute(select(Client).where(Client.account_number == account))
-    ).scalar_one()
-    vehicles = (
-        (await session.execute(select(Vehicle).where(Vehicle.client_id == client.id)))
-        .scalars()
-        .all()
-    )
-    cards = (
-        (await session.execute(select(CardOnFile).where(CardOnFile.client_id == client.id)))
-        .scalars()
-        .all()
-    )
-    return client, list(vehicles), list(cards)
+    client, vehicles, cards = await who(session, account)
+    return client, list(vehicles.values()), cards
 
 
 async def count(session: Any, model: Any, **where: Any) -> int:

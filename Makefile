@@ -28,7 +28,7 @@ run-prod-local: .stamp-run
 	psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname='monitorpay_local'" | grep -q 1 \
 	  || psql -h 127.0.0.1 -U postgres -c "CREATE DATABASE monitorpay_local"
 	DATABASE_URL=$(LOCAL_PG) $(BIN)/monitorpay setup
-	DATABASE_URL=$(LOCAL_PG) REDIS_URL=redis://127.0.0.1:6379/0 WORKERS=2 \
+	DATABASE_URL=$(LOCAL_PG) REDIS_URL=redis://127.0.0.1:6379/0 WEB_CONCURRENCY=2 \
 	  AUTOPAY_DAILY_AT=06:00 RECONCILE_EVERY_SECONDS=60 $(BIN)/monitorpay serve
 
 test: .stamp-test

@@ -78,15 +78,15 @@ def _serve(settings: Settings) -> None:
     from app.main import configure_logging
 
     configure_logging(settings.log_level)
-    # Each worker process builds its own app from the same environment (WORKERS=2 and more:
-    # many instances behind one port, sharing PostgreSQL and Redis).
+    # Each worker process builds its own app from the same environment (WEB_CONCURRENCY, one
+    # per core by default: many instances behind one port, sharing the database and the store).
     # access_log off: our middleware logs each request without link tokens in the path.
     uvicorn.run(
         "app.main:create_app",
         factory=True,
         host=settings.host,
         port=settings.port,
-        workers=settings.workers,
+        workers=settings.processes,
         access_log=False,
         log_level="info",
     )

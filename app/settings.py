@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from datetime import time
 from functools import cached_property
 from pathlib import Path
@@ -21,7 +22,8 @@ class Settings(BaseSettings):
     app_env: Literal["dev", "prod"] = "dev"
     host: str = "127.0.0.1"
     port: int = 8000
-    workers: int = 1  # app processes behind the one port (each with its SMS worker and schedules)
+    # app processes behind the one port (each with its SMS worker and schedules); 0: one per core
+    web_concurrency: int = 0
     database_url: str = f"sqlite+aiosqlite:///{ROOT / 'data' / 'monitorpay.db'}"
     secret_key: str = DEFAULT_SECRET
     public_base_url: str = ""  # defaults to http://{host}:{port}
@@ -53,6 +55,7 @@ class Settings(BaseSettings):
     webhook_requests_per_minute: int = 600  # per client address, on /webhooks/...
     kv_path: str = str(ROOT / "data" / "kv")
     autopay_daily_at: time | None = None  # e.g. 06:00 (UTC): run AutoPay in-process every day
+    autopay_concurrency: int = 16  # charges in flight at once during an AutoPay run
     # resolve unresolved payments and lost refunds in-process: at start-up, then every N seconds
     # (0: never; run `monitorpay reconcile` from cron instead)
     reconcile_every_seconds: float = 60
@@ -85,6 +88,10 @@ class Settings(BaseSettings):
             if problems:
                 raise ValueError("APP_ENV=prod refuses to start with: " + "; ".join(problems))
         return self
+
+    @property
+    def processes(self) -> int:
+        return self.web_concurrency if self.web_concurrency > 0 else (os.cpu_count() or 1)
 
     @property
     def is_dev(self) -> bool:

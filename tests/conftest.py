@@ -31,6 +31,9 @@ PG_URL = os.environ.get(
     "TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/monitorpay_test"
 )
 REQUIRE_POSTGRES = os.environ.get("REQUIRE_POSTGRES") == "1"
+# Redis for the many-instance tests: database 15, emptied by each test that uses it.
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+REQUIRE_REDIS = os.environ.get("REQUIRE_REDIS") == "1"
 TABLES = (
     "auditevent, autopayenrollment, paymentallocation, smsmessage, refund, processedevent, "
     "payment, paymentlink, "
@@ -132,6 +135,22 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return _fresh_db(request, tmp_path, seeded=False)
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """An empty Redis database; a failure instead of a skip when REQUIRE_REDIS=1 (CI)."""
+    import redis
+
+    try:
+        client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+        client.flushdb()
+        client.close()
+    except redis.RedisError as exc:
+        if REQUIRE_REDIS:
+            pytest.fail(f"REQUIRE_REDIS=1 but Redis is not reachable at {REDIS_URL}: {exc}")
+        pytest.skip("Redis not reachable (set REQUIRE_REDIS=1 to make this a failure)")
+    return REDIS_URL
 
 
 @pytest.fixture

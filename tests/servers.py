@@ -55,6 +55,7 @@ def server_env(database_url: str, ledger: Path, **overrides: str) -> dict[str, s
         "SECRET_KEY": SECRET_KEY,
         "SANDBOX_LEDGER": str(ledger),
         "KV_PATH": str(ledger.parent / "kv"),
+        "WEB_CONCURRENCY": "1",  # one process per server: a test starting two means two
         "SMS_WORKER": "false",
         "RECONCILE_EVERY_SECONDS": "0",
         "RECONCILE_GRACE_SECONDS": "0",

@@ -246,27 +246,11 @@ async def test_the_idle_notice_is_shown_only_on_its_own_surface(
 # -- two instances sharing one store ---------------------------------------------------------
 
 
-def _redis_url() -> str | None:
-    try:
-        import redis
-    except ImportError:  # pragma: no cover
-        return None
-    url = "redis://127.0.0.1:6379/15"
-    try:
-        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
-    except Exception:  # noqa: BLE001 - not reachable: that store is skipped
-        return None
-    return url
-
-
 @pytest.fixture(params=["files", "redis"])
 def shared_settings(request: pytest.FixtureRequest, db_url: str) -> Settings:
     if request.param == "files":
         return make_settings(db_url)
-    url = _redis_url()
-    if url is None:
-        pytest.skip("Redis not reachable at 127.0.0.1:6379")
-    return make_settings(db_url, redis_url=url)
+    return make_settings(db_url, redis_url=request.getfixturevalue("redis_url"))
 
 
 @pytest.fixture

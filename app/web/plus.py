@@ -1,4 +1,4 @@
-"""PLUS Web: client search, the client page and Send Secure Payment Link."""
+"""PLUS Web: the client page and Send Secure Payment Link (client search: web/search.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.exceptions import NotFoundException
-from litestar.params import FromPath, FromQuery
+from litestar.params import FromPath
 from litestar.response import Redirect
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -91,19 +91,6 @@ def fragment_or_page(
 
 class PlusController(Controller):
     path = "/plus"
-
-    @get("/", name="plus_home")
-    async def home(
-        self, request: Request[Any, Any, Any], staff: Staff, db: Db, q: FromQuery[str] = ""
-    ) -> Response[Any]:
-        q = q.strip()[:80]
-        rows = await queries.search_clients(db, q) if q else []
-        return fragment_or_page(
-            request,
-            "plus/_search_results.html",
-            "plus/home.html",
-            {"staff": staff, "q": q, "rows": rows},
-        )
 
     @get("/clients/{client_id:int}", name="plus_client")
     async def client_page(

@@ -1,0 +1,29 @@
+"""PLUS Web's home: client search, as you type (htmx) or as a plain GET form."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, Response, get
+from litestar.params import FromQuery
+
+from app.store import search
+from app.web.deps import Db, Staff
+from app.web.plus import fragment_or_page
+
+
+class SearchController(Controller):
+    path = "/plus"
+
+    @get("/", name="plus_home")
+    async def home(
+        self, request: Request[Any, Any, Any], staff: Staff, db: Db, q: FromQuery[str] = ""
+    ) -> Response[Any]:
+        q = q.strip()[:80]
+        rows = await search.search_clients(db, q) if q else []
+        return fragment_or_page(
+            request,
+            "plus/_search_results.html",
+            "plus/home.html",
+            {"staff": staff, "q": q, "rows": rows},
+        )

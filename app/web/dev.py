@@ -7,6 +7,7 @@ from typing import Any
 
 from litestar import Controller, Request, Response, get
 
+from app.adapters.sms.outbox import OutboxSms
 from app.services.sms import TOKEN_MARK
 from app.store import queries
 from app.web.deps import Db
@@ -27,16 +28,13 @@ class DevController(Controller):
     @get("/sms", name="dev_sms")
     async def sms_inbox(self, request: Request[Any, Any, Any], db: Db) -> Response[Any]:
         messages = await queries.recent_sms(db)
-        # The text as the phone got it; a row not yet delivered shows its stored, tokenless body.
-        phone: dict[int, str] = getattr(request.app.state.sms, "delivered", {})
-
-        def shown(m: Any) -> str:
-            if (m.id or 0) in phone:
-                return phone[m.id or 0]
-            # Sent before a restart, or not sent yet: the token is not ours to show any more.
-            return _HIDDEN.sub("[payment link: not kept after a restart]", m.body)
-
-        return render(
-            "dev/sms.html",
-            messages=[(m, split_links(shown(m))) for m in messages],
-        )
+        phone = request.app.state.sms
+        shown = []
+        for m in messages:
+            # The text as the phone got it; a row not sent yet, or gone from the phone's inbox,
+            # shows its stored body, whose token is not ours to show.
+            text = await phone.text_of(m.id or 0) if isinstance(phone, OutboxSms) else None
+            if text is None:
+                text = _HIDDEN.sub("[payment link: not kept after a restart]", m.body)
+            shown.append((m, split_links(text)))
+        return render("dev/sms.html", messages=shown)

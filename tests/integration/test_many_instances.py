@@ -86,3 +86,17 @@ async def test_two_sms_workers_send_each_queued_text_once(db_url: str, clock: Fi
     finally:
         await a.dispose()
         await b.dispose()
+
+
+async def test_the_dev_phone_is_shared_by_instances(tmp_path: Path) -> None:
+    """/dev/sms on one process shows, link included, a text another process sent."""
+    from app.adapters.sms.factory import make_sms_provider
+    from app.adapters.sms.outbox import OutboxSms
+    from tests.conftest import make_settings
+
+    settings = make_settings("sqlite+aiosqlite:///unused.db", kv_path=str(tmp_path / "kv"))
+    one, two = make_sms_provider(settings), make_sms_provider(settings)
+    assert isinstance(one, OutboxSms) and isinstance(two, OutboxSms)
+    await one.send(to_e164="+15125550102", body="pay at http://x/pay/abc", message_id=7)
+    assert await two.text_of(7) == "pay at http://x/pay/abc"
+    assert await two.text_of(8) is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from app.adapters.sms.outbox import OutboxSms
 from app.adapters.sms.port import SmsProvider
 from app.settings import Settings
+from app.store.kv import make_store
 
 
 def make_sms_provider(settings: Settings) -> SmsProvider:
@@ -18,4 +19,4 @@ def make_sms_provider(settings: Settings) -> SmsProvider:
             status_callback=f"{settings.base_url}/webhooks/twilio/status",
             api_base=settings.twilio_api_base,
         )
-    return OutboxSms()
+    return OutboxSms(make_store(settings).with_namespace("devphone"))

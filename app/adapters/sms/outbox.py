@@ -1,7 +1,9 @@
-"""The embedded SMS provider for dev and tests: "delivers" to an in-memory phone.
+"""The embedded SMS provider for dev and tests: "delivers" to a pretend phone.
 
-What it delivered (the full text, link included) is kept in memory only, newest 500, for
-/dev/sms in dev; the database keeps the outbox row with the link token sealed then erased.
+The phone's inbox is the shared key-value store (Redis or files, as sessions), so /dev/sms shows
+the full text, link included, whichever app process sent it; texts leave it after an hour. The
+database keeps the outbox row with the link token sealed, then erased once sent. `delivered`
+also keeps this process's newest 500 texts for tests to read.
 """
 
 from __future__ import annotations
@@ -9,25 +11,36 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 
+from litestar.stores.base import Store
+from litestar.stores.memory import MemoryStore
+
 from app.adapters.sms.port import SendResult, SmsSendFailed
 from app.domain.phone import mask
 
 log = logging.getLogger("monitorpay.sms")
+INBOX_SECONDS = 3600
 
 
 class OutboxSms:
     name = "outbox"
 
-    def __init__(self) -> None:
+    def __init__(self, inbox: Store | None = None) -> None:
         self.fail_next = 0  # tests: make the next N sends fail to exercise retries
+        self.inbox = inbox or MemoryStore()
         self.delivered: OrderedDict[int, str] = OrderedDict()  # message id → text as sent
 
     async def send(self, *, to_e164: str, body: str, message_id: int) -> SendResult:
         if self.fail_next > 0:
             self.fail_next -= 1
             raise SmsSendFailed("outbox provider told to fail")
+        await self.inbox.set(str(message_id), body, expires_in=INBOX_SECONDS)
         self.delivered[message_id] = body
         while len(self.delivered) > 500:
             self.delivered.popitem(last=False)
         log.info("sms_id=%s to=%s chars=%s event=delivered", message_id, mask(to_e164), len(body))
         return SendResult(provider_ref=f"outbox-{message_id}", status="delivered")
+
+    async def text_of(self, message_id: int) -> str | None:
+        """The text as the phone got it, while the phone still has it."""
+        raw = await self.inbox.get(str(message_id))
+        return raw.decode() if raw is not None else None

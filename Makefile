@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run run-prod-local test lint bench clean
+.PHONY: run run-prod-local test lint bench bench-wrk bench-data bench-load bench-autopay clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -37,9 +37,27 @@ test: .stamp-test
 	$(BIN)/mypy
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
-bench: .stamp-test
+# Benchmarks (bench/README.md): data sets built once (bench/data.py, reused when present), then
+# the server against a bare handler under wrk, AutoPay at 10k and 100k due, page weight, latency.
+BENCH_DB ?= 100k
+bench: .stamp-test bench-wrk
+	$(BIN)/python bench/data.py 10k 100k sqlite-100k
+	$(BIN)/python bench/load.py --db $(BENCH_DB) $(BENCH_ARGS)
+	$(BIN)/python bench/autopay.py --db $(BENCH_DB)
 	$(BIN)/python bench/page_weight.py
 	$(BIN)/python bench/latency.py
+
+bench-wrk:
+	command -v wrk >/dev/null || (apt-get update -q && apt-get install -y -q wrk)
+
+bench-data: .stamp-test
+	$(BIN)/python bench/data.py 10k 100k sqlite-100k
+
+bench-load: .stamp-test bench-wrk
+	$(BIN)/python bench/load.py --db $(BENCH_DB) $(BENCH_ARGS)
+
+bench-autopay: .stamp-test
+	$(BIN)/python bench/autopay.py --db $(BENCH_DB)
 
 clean:
 	rm -rf $(VENV) .stamp-run .stamp-test

@@ -1,52 +1,121 @@
 """Client search for PLUS Web: names and phone digits ("contains"), account numbers
-("starts with")."""
+("starts with"), each served by an index (migration 0007): pg_trgm GIN indexes on PostgreSQL,
+the FTS5 trigram table client_search on SQLite.
+
+`needle` holds the rules (what a query means, when it is too short); `search_clients` only
+turns a needle into one query."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, Integer, String, column, label, or_, select, table
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped
+from sqlalchemy.sql.expression import ColumnClause
 from sqlmodel import col
 
-from app.domain.phone import digits
 from app.store.models import Client, Location
+
+# Fewer characters than this would match most clients, so they do not search (and an index
+# of three-character sequences cannot serve them).
+MIN_CHARS = 3
+LIMIT = 25
+MAX_QUERY = 80
+DIGITS = frozenset("0123456789")
+PHONE_PUNCTUATION = frozenset(" -().+")
+
+# SQLite's FTS5 table over client (rowid = client.id), created by migration 0007.
+client_search = table(
+    "client_search",
+    column("rowid", Integer),
+    column("search_name", String),
+    column("phone_digits", String),
+)
 
 
 @dataclass(frozen=True)
-class ClientRow:
-    client: Client
+class Needle:
+    text: str
+    number: bool  # digits: an account number's start or part of a phone; else part of a name
+
+
+@dataclass(frozen=True)
+class ClientHit:
+    id: int
+    account_number: str
+    first_name: str
+    last_name: str
+    phone_e164: str
     location_name: str
 
 
-async def search_clients(session: AsyncSession, q: str, limit: int = 25) -> list[ClientRow]:
-    q = (q or "").strip()
-    if not q:
-        return []
-    stmt = select(Client, col(Location.name)).join(
-        Location, col(Location.id) == col(Client.location_id)
+def needle(q: str) -> Needle | None:
+    """What to look for, or None when the query is too short to search.
+
+    Digits with only phone punctuation are a number (a leading US country code 1 is dropped
+    from 11 digits); anything else is part of a name, lower-cased with spaces collapsed, as
+    client.search_name is stored. Invisible characters count as spaces."""
+    text = " ".join(
+        "".join(ch if ch.isprintable() else " " for ch in q[:MAX_QUERY]).lower().split()
     )
-    d = digits(q)
-    if d and len(d) == len(
-        q.replace(" ", "")
-        .replace("-", "")
-        .replace("(", "")
-        .replace(")", "")
-        .replace(".", "")
-        .replace("+", "")
+    if any(ch in DIGITS for ch in text) and all(
+        ch in DIGITS or ch in PHONE_PUNCTUATION for ch in text
     ):
-        if len(d) == 11 and d.startswith("1"):
-            d = d[1:]
-        stmt = stmt.where(
-            or_(
-                col(Client.account_number).startswith(d),
-                col(Client.phone_digits).contains(d),
-            )
+        number = "".join(ch for ch in text if ch in DIGITS)
+        if len(number) == 11 and number.startswith("1"):
+            number = number[1:]
+        return Needle(number, number=True) if len(number) >= MIN_CHARS else None
+    if sum(ch.isalnum() for ch in text) < MIN_CHARS:
+        return None
+    return Needle(text, number=False)
+
+
+async def search_clients(session: AsyncSession, found: Needle) -> list[ClientHit]:
+    """At most LIMIT clients, by last name, first name and account number."""
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if found.number:
+        where = or_(
+            _account_starts_with(postgres, found.text),
+            _contains(postgres, found.text, col(Client.phone_digits), client_search.c.phone_digits),
         )
     else:
-        stmt = stmt.where(col(Client.search_name).contains(" ".join(q.lower().split())))
-    stmt = stmt.order_by(
-        col(Client.last_name), col(Client.first_name), col(Client.account_number)
-    ).limit(limit)
-    rows = (await session.execute(stmt)).all()
-    return [ClientRow(client=r[0], location_name=r[1]) for r in rows]
+        where = _contains(
+            postgres, found.text, col(Client.search_name), client_search.c.search_name
+        )
+    columns = select(
+        col(Client.id),
+        col(Client.account_number),
+        col(Client.first_name),
+        col(Client.last_name),
+        col(Client.phone_e164),
+        label("location_name", col(Location.name)),
+    )
+    stmt = (
+        columns.join(Location, col(Location.id) == col(Client.location_id))
+        .where(where)
+        .order_by(col(Client.last_name), col(Client.first_name), col(Client.account_number))
+        .limit(LIMIT)
+    )
+    return [ClientHit(**row) for row in (await session.execute(stmt)).mappings()]
+
+
+def _contains(
+    postgres: bool, text: str, searched: Mapped[str], indexed: ColumnClause[Any]
+) -> ColumnElement[bool]:
+    if postgres:  # LIKE with at least 3 characters uses the column's trigram index
+        escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        return searched.like(f"%{escaped}%", escape="\\")
+    # An FTS5 phrase of 3+ characters matches where it appears in the text; inside the
+    # quotes nothing is an operator, and a quote is written twice.
+    phrase = '"' + text.replace('"', '""') + '"'
+    matching = select(client_search.c.rowid).where(indexed.match(phrase))
+    return col(Client.id).in_(matching)
+
+
+def _account_starts_with(postgres: bool, digits: str) -> ColumnElement[bool]:
+    if postgres:  # served by the varchar_pattern_ops index whatever the collation
+        return col(Client.account_number).like(f"{digits}%")
+    # SQLite's LIKE ignores case and so cannot use the index; this range can (digits only).
+    return col(Client.account_number).between(digits, digits + ":")  # ":" sorts after "9"

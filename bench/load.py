@@ -302,7 +302,7 @@ def loop_run(side: str, seconds: list[float], wall: float, bad: int, before: str
 
 
 def median(runs: list[Run], attr: str) -> float:
-    return statistics.median(getattr(r, attr) for r in runs)
+    return float(statistics.median(getattr(r, attr) for r in runs))
 
 
 def report(runs: list[Run], cases: Sequence[str]) -> None:

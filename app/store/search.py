@@ -2,15 +2,15 @@
 ("starts with"), each served by an index (migration 0007): pg_trgm GIN indexes on PostgreSQL,
 the FTS5 trigram table client_search on SQLite.
 
-`needle` holds the rules (what a query means, when it is too short); `search_clients` only
-turns a needle into one query."""
+`needle` holds the rules (what a query means, when it is too short); `search_clients` turns
+a needle into one query whose cost does not grow with the number of clients."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, String, column, label, or_, select, table
+from sqlalchemy import ColumnElement, Integer, String, column, func, label, or_, select, table
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped
 from sqlalchemy.sql.expression import ColumnClause
@@ -22,6 +22,11 @@ from app.store.models import Client, Location
 # of three-character sequences cannot serve them).
 MIN_CHARS = 3
 LIMIT = 25
+# A query matching more clients than this is "broad": its rows are sorted from the first
+# CANDIDATES + 1 found, not from all of them (which at 1M clients would be 80,000 rows for
+# "mar"), and the page asks for more letters.
+CANDIDATES = 1000
+ACCOUNT_WIDTH = 6
 MAX_QUERY = 80
 DIGITS = frozenset("0123456789")
 PHONE_PUNCTUATION = frozenset(" -().+")
@@ -51,6 +56,12 @@ class ClientHit:
     location_name: str
 
 
+@dataclass(frozen=True)
+class Results:
+    rows: list[ClientHit]
+    broad: bool  # more than CANDIDATES matched: the rows are LIMIT of them, not the first LIMIT
+
+
 def needle(q: str) -> Needle | None:
     """What to look for, or None when the query is too short to search.
 
@@ -72,33 +83,51 @@ def needle(q: str) -> Needle | None:
     return Needle(text, number=False)
 
 
-async def search_clients(session: AsyncSession, found: Needle) -> list[ClientHit]:
-    """At most LIMIT clients, by last name, first name and account number."""
+async def search_clients(
+    session: AsyncSession, found: Needle, candidates: int = CANDIDATES
+) -> Results:
+    """LIMIT clients by last name, first name and account number, sorted from at most
+    `candidates` + 1 matches, so a broad query costs the same at 10k clients as at 1M."""
     postgres = session.get_bind().dialect.name == "postgresql"
     if found.number:
         where = or_(
-            _account_starts_with(postgres, found.text),
+            _account_starts_with(found.text),
             _contains(postgres, found.text, col(Client.phone_digits), client_search.c.phone_digits),
         )
     else:
         where = _contains(
             postgres, found.text, col(Client.search_name), client_search.c.search_name
         )
-    columns = select(
-        col(Client.id),
-        col(Client.account_number),
-        col(Client.first_name),
-        col(Client.last_name),
-        col(Client.phone_e164),
-        label("location_name", col(Location.name)),
+    matches = (
+        select(
+            col(Client.id),
+            col(Client.account_number),
+            col(Client.first_name),
+            col(Client.last_name),
+            col(Client.phone_e164),
+            col(Client.location_id),
+        )
+        .where(where)
+        .limit(candidates + 1)
+        .subquery()
     )
     stmt = (
-        columns.join(Location, col(Location.id) == col(Client.location_id))
-        .where(where)
-        .order_by(col(Client.last_name), col(Client.first_name), col(Client.account_number))
+        select(
+            matches.c.id,
+            matches.c.account_number,
+            matches.c.first_name,
+            matches.c.last_name,
+            matches.c.phone_e164,
+            label("location_name", col(Location.name)),
+            label("matched", func.count().over()),
+        )
+        .join(Location, col(Location.id) == matches.c.location_id)
+        .order_by(matches.c.last_name, matches.c.first_name, matches.c.account_number)
         .limit(LIMIT)
     )
-    return [ClientHit(**row) for row in (await session.execute(stmt)).mappings()]
+    rows = (await session.execute(stmt)).mappings().all()
+    hits = [ClientHit(**{k: v for k, v in row.items() if k != "matched"}) for row in rows]
+    return Results(hits, broad=bool(rows) and rows[0]["matched"] > candidates)
 
 
 def _contains(
@@ -114,8 +143,10 @@ def _contains(
     return col(Client.id).in_(matching)
 
 
-def _account_starts_with(postgres: bool, digits: str) -> ColumnElement[bool]:
-    if postgres:  # served by the varchar_pattern_ops index whatever the collation
-        return col(Client.account_number).like(f"{digits}%")
-    # SQLite's LIKE ignores case and so cannot use the index; this range can (digits only).
-    return col(Client.account_number).between(digits, digits + ":")  # ":" sorts after "9"
+def _account_starts_with(digits: str) -> ColumnElement[bool]:
+    # Account numbers are six digits, so those starting with `digits` lie between two
+    # six-digit strings, which every collation orders alike: the unique index serves it, on
+    # both databases and in a prepared statement's generic plan (LIKE 'x%' would need a
+    # constant pattern).
+    low, high = digits.ljust(ACCOUNT_WIDTH, "0"), digits.ljust(ACCOUNT_WIDTH, "9")
+    return col(Client.account_number).between(low, high)

@@ -21,7 +21,7 @@ class SearchController(Controller):
     ) -> Response[Any]:
         q = q.strip()[: search.MAX_QUERY]
         needle = search.needle(q)
-        rows = await search.search_clients(db, needle) if needle else []
+        found = await search.search_clients(db, needle) if needle else search.Results([], False)
         return fragment_or_page(
             request,
             "plus/_search_results.html",
@@ -30,8 +30,10 @@ class SearchController(Controller):
                 "staff": staff,
                 "q": q,
                 "searched": needle is not None,
-                "rows": rows,
+                "rows": found.rows,
+                "broad": found.broad,
                 "limit": search.LIMIT,
+                "candidates": search.CANDIDATES,
                 "min_chars": search.MIN_CHARS,
             },
         )

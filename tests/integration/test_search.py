@@ -17,6 +17,7 @@ from sqlmodel import col
 from app.domain.phone import digits, national, normalize
 from app.store.db import make_engine, make_sessionmaker
 from app.store.models import Client, Location
+from app.store.search import needle, search_clients
 from tests.conftest import NOW, get_page, sign_in_staff
 from tests.html import Page, parse
 
@@ -153,6 +154,25 @@ async def test_at_most_25_clients_by_last_name_first_name_and_account(
     assert names(page) == [f"{c.last_name}, {c.first_name}" for c in expected]
     assert "(first 25 — refine the search)" in page.text("#search-results")
     assert "refine" not in (await results(client, "zephyra")).text("#search-results")
+
+
+async def test_a_broad_query_sorts_a_bounded_number_of_matches_and_says_so(
+    client: AsyncTestClient[Litestar], session: AsyncSession
+) -> None:
+    await sign_in_staff(client)
+    for i in range(12):
+        await add_client(session, f"{900200 + i}", ("Uma", "Abe")[i % 2], f"Quillon{12 - i:02d}")
+    found = needle("quillon")
+    assert found is not None
+    broad = await search_clients(session, found, candidates=10)
+    assert broad.broad and len(broad.rows) == 11
+    keys = [(r.last_name, r.first_name, r.account_number) for r in broad.rows]
+    assert keys == sorted(keys) and all(r.last_name.startswith("Quillon") for r in broad.rows)
+    exact = await search_clients(session, found, candidates=12)
+    assert not exact.broad and [r.last_name for r in exact.rows][:2] == ["Quillon01", "Quillon02"]
+    page = await results(client, "quillon")
+    assert "(first 25" not in page.text() and "of more than" not in page.text()
+    assert len(names(page)) == 12
 
 
 async def test_clients_added_renamed_or_removed_later_are_searched_as_they_are_now(

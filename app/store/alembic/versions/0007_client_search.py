@@ -1,8 +1,7 @@
 """client search served by an index: pg_trgm on PostgreSQL, an FTS5 trigram table on SQLite
 
 PostgreSQL: GIN trigram indexes serve `LIKE '%x%'` on client.search_name and
-client.phone_digits; a pattern_ops btree serves `LIKE 'x%'` on client.account_number whatever
-the database's collation. SQLite: client_search is an FTS5 table over the same two columns
+client.phone_digits (an account number's start is a range on its unique index). SQLite: client_search is an FTS5 table over the same two columns
 (external content: it stores only the index, the text stays in client), kept in step by triggers
 and filled from the clients already there.
 
@@ -26,10 +25,8 @@ POSTGRES_UP = (
     "CREATE EXTENSION IF NOT EXISTS pg_trgm",
     "CREATE INDEX ix_client_search_name_trgm ON client USING gin (search_name gin_trgm_ops)",
     "CREATE INDEX ix_client_phone_digits_trgm ON client USING gin (phone_digits gin_trgm_ops)",
-    "CREATE INDEX ix_client_account_number_prefix ON client (account_number varchar_pattern_ops)",
 )
 POSTGRES_DOWN = (
-    "DROP INDEX ix_client_account_number_prefix",
     "DROP INDEX ix_client_phone_digits_trgm",
     "DROP INDEX ix_client_search_name_trgm",
 )

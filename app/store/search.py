@@ -92,11 +92,17 @@ async def search_clients(
     if found.number:
         where = or_(
             _account_starts_with(found.text),
-            _contains(postgres, found.text, col(Client.phone_digits), client_search.c.phone_digits),
+            _contains(
+                postgres,
+                found.text,
+                col(Client.phone_digits),
+                client_search.c.phone_digits,
+                candidates,
+            ),
         )
     else:
         where = _contains(
-            postgres, found.text, col(Client.search_name), client_search.c.search_name
+            postgres, found.text, col(Client.search_name), client_search.c.search_name, candidates
         )
     matches = (
         select(
@@ -131,15 +137,16 @@ async def search_clients(
 
 
 def _contains(
-    postgres: bool, text: str, searched: Mapped[str], indexed: ColumnClause[Any]
+    postgres: bool, text: str, searched: Mapped[str], indexed: ColumnClause[Any], candidates: int
 ) -> ColumnElement[bool]:
     if postgres:  # LIKE with at least 3 characters uses the column's trigram index
         escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         return searched.like(f"%{escaped}%", escape="\\")
     # An FTS5 phrase of 3+ characters matches where it appears in the text; inside the
-    # quotes nothing is an operator, and a quote is written twice.
+    # quotes nothing is an operator, and a quote is written twice. The limit stops FTS5 early
+    # (SQLite would otherwise list every match before the outer limit).
     phrase = '"' + text.replace('"', '""') + '"'
-    matching = select(client_search.c.rowid).where(indexed.match(phrase))
+    matching = select(client_search.c.rowid).where(indexed.match(phrase)).limit(candidates + 1)
     return col(Client.id).in_(matching)
 
 

@@ -533,15 +533,21 @@ async def finish(t: Target, counts: dict[str, int], now: datetime, started: floa
 
 
 def ensure(
-    name: str, rebuild: bool = False, due: int | None = None, ledger: int = LEDGER
+    name: str,
+    rebuild: bool = False,
+    due: int | None = None,
+    ledger: int = LEDGER,
+    migrate: bool = True,
 ) -> Target:
-    """The data set `name`, built if missing (or `rebuild`), migrated to the newest schema."""
+    """The data set `name`, built if missing (or `rebuild`); one that is present is migrated
+    to the newest schema (unless not `migrate`: bench/source.py migrates to the code run)."""
     t = target(name)
     now = datetime.now(UTC)
     started = time.monotonic()
     if not rebuild and asyncio.run(is_complete(t)):
-        print(f"{t.name}: present ({t.url}); applying any newer migrations", flush=True)
-        upgrade(t.url)
+        print(f"{t.name}: present ({t.url})", flush=True)
+        if migrate:
+            upgrade(t.url)
     else:
         print(f"{t.name}: building {t.clients:,} clients at {t.url}", flush=True)
         asyncio.run(recreate(t))

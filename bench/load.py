@@ -54,7 +54,7 @@ import httpx  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
 from app.store.db import make_engine, make_sessionmaker  # noqa: E402
-from bench import data  # noqa: E402
+from bench import data, source  # noqa: E402
 from tests.html import parse  # noqa: E402
 from tests.servers import free_port, send_links, server_env, start_server, wait_healthy  # noqa: E402
 
@@ -336,6 +336,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="server processes")
     parser.add_argument("--payments", type=int, default=200, help="links paid per payment round")
     parser.add_argument("--payment-concurrency", type=int, default=8)
+    parser.add_argument("--source", default="HEAD", help="commit to serve ('.': working tree)")
     parser.add_argument("--redis", default=REDIS_URL, help="REDIS_URL of the server ('' : files)")
     args = parser.parse_args(argv)
     cases = [c.strip() for c in args.only.split(",") if c.strip()]
@@ -344,16 +345,14 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"unknown case(s) {sorted(unknown)}; choose from {', '.join(CASES)}")
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install -y wrk (make bench does)")
-    url = args.db if "://" in args.db else data.ensure(args.db).url
+    url = args.db if "://" in args.db else data.ensure(args.db, migrate=False).url
 
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-    ).stdout.strip()  # fmt: skip
+    work = Path(tempfile.mkdtemp(prefix="bench-load-"))
+    src, commit = source.export(args.source, work)
+    commit += f" (schema {source.migrate(url, src)})"
     print(f"bench/load.py {shlex.join(sys.argv[1:])}")
     print(f"commit {commit}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, "
           f"database {url}, {args.workers} server processes, load {loadavg()}")  # fmt: skip
-
-    work = Path(tempfile.mkdtemp(prefix="bench-load-"))
     bodies = work / "bodies"
     bodies.mkdir()
     env = server_env(
@@ -364,7 +363,7 @@ def main(argv: list[str] | None = None) -> None:
         PAY_REQUESTS_PER_MINUTE="1000000000",
         LOG_LEVEL="WARNING",
     )
-    app = start_server(env, work, ready_within=120)
+    app = start_server(env, src, ready_within=120)
     bare = None
     runs: list[Run] = []
     try:
@@ -445,8 +444,9 @@ def main(argv: list[str] | None = None) -> None:
             bare.terminate()
             bare.wait(timeout=10)
         app.stop()
+        (work / "server.log").write_bytes(app.log_path.read_bytes())
     report(runs, cases)
-    print(f"\nserver logs and wrk scripts: {work}")
+    print(f"\nserver log and wrk scripts: {work}")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,8 @@ Cases (`--only`, comma-separated; default all):
   search    GET /plus/?q=<fragment>, HX-Request; fragments of names, phone digits, accounts
   client    GET /plus/clients/{id}
   history   GET /plus/clients/{id}/history (Account History)
-  pay       GET /pay/{token}: the Secure Payment page of links sent just before
+  pay       GET /pay/{token}: the Secure Payment page of 200 links sent just before (to the
+            first 200 clients of the sample; the links stay in the set)
   payment   a sandbox link payment (open the page, tokenize the card, submit): an httpx loop of
             `--payments` links, `--payment-concurrency` at a time, timing the submission; the bare
             side answers the same loop. The links are sent to a reserved slice of clients
@@ -21,6 +22,9 @@ Cases (`--only`, comma-separated; default all):
 Each page case requests a thousand clients (a fixed sample of Austin North accounts) in random
 order; staff pages are signed in as agent@demo.test (one sign-in, its cookie given to wrk).
 Connections: 64 per run, 16 for search (the figures of issue 12); `--connections N` sets all.
+wrk sends no Accept-Encoding: both sides answer uncompressed (bench/page_weight.py measures the
+bytes a browser gets). The server and the CLI run the code of `--source` (default HEAD; see
+bench/source.py), the set migrated to that code's schema.
 
 Prints, per run: req/s, p50/p95/p99 (wrk's own histogram, through a Lua `done`), non-2xx
 answers and socket errors, and the load average (/proc/loadavg) before and after; then per

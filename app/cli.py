@@ -47,13 +47,20 @@ async def _with_gateway(settings: Settings, job: str) -> int:
 
     configure_logging("WARNING")
     clock = SystemClock()
-    engine = make_engine(settings.async_database_url)
+    engine = make_engine(settings.async_database_url, pool_size=settings.db_pool_size)
     gateway = make_gateway(settings, clock)
     maker = make_sessionmaker(engine)
     try:
         if job == "autopay":
-            report = await autopay.run(maker, gateway, clock, settings.company_name)
-            lines, failed = report.lines(), bool(report.failed)
+            report = await autopay.run(
+                maker,
+                gateway,
+                clock,
+                settings.company_name,
+                concurrency=settings.autopay_concurrency,
+                on_progress=lambda p: print(p.line(), file=sys.stderr, flush=True),
+            )
+            lines, failed = report.lines(), bool(report.failed or report.errors)
         else:
             done = await reconcile.run(
                 maker,

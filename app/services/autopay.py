@@ -3,39 +3,58 @@
 The run charges each active enrollment whose vehicle's paid-through date ends within
 LEAD_DAYS (the location's today), through the payment core with the idempotency key
 `autopay:{vehicle_id}:{period_start}`: a second or concurrent run finds the key taken and
-charges nothing, so each period is charged at most once.
+charges nothing, so each period is charged at most once. It streams the due enrollments in
+chunks and charges several at once (AUTOPAY_CONCURRENCY), never two of one account at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, and_, case, false, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
 from app.adapters.payments.port import PaymentGateway
 from app.clock import Clock
+from app.domain.cards import expired
 from app.domain.errors import GatewayError, StaleSummary
 from app.domain.periods import check_days, local_today
-from app.domain.summary import InvoiceSummary
+from app.domain.summary import InvoiceSummary, OpenInvoice, VehicleRef, build_summary
 from app.services import audit, payments, sms, summary, texts
-from app.services.cards import CardExpired, is_expired, usable_card
+from app.services.cards import CardExpired, usable_card
 from app.services.summary import NotFound, PaymentsNotAccepted
 from app.store.advisory import single_runner
-from app.store.models import AutopayEnrollment, CardOnFile, Client, Location, Payment, Vehicle
+from app.store.models import (
+    AutopayEnrollment,
+    CardOnFile,
+    Client,
+    Invoice,
+    Location,
+    Payment,
+    Vehicle,
+)
 
 log = logging.getLogger("monitorpay.autopay")
 LEAD_DAYS = 3
 
 
+def due_through(today: date) -> date:
+    """The last paid-through date that is due today: within LEAD_DAYS."""
+    return today + timedelta(days=LEAD_DAYS)
+
+
 def is_due(paid_through: date, today: date) -> bool:
     """Charge when the paid-through date ends within LEAD_DAYS (or has already passed)."""
-    return paid_through <= today + timedelta(days=LEAD_DAYS)
+    return paid_through <= due_through(today)
 
 
 def next_charge_date(paid_through: date, today: date) -> date:
@@ -198,6 +217,16 @@ async def cancel(session: AsyncSession, *, client_id: int, vehicle_id: int, now:
 
 
 # --- the run ---------------------------------------------------------------------------------
+#
+# The due enrollments are read in SQL, a chunk at a time (keyset on the enrollment id, only the
+# columns a charge needs), and charged by a fixed pool of workers pulling from a bounded queue,
+# so memory stays flat however many are due. Each charge goes through the payment core with its
+# idempotency key; the run itself adds no transaction on the way to a success.
+
+CHUNK_SIZE = 500
+PROGRESS_EVERY = timedelta(seconds=5)
+LISTED_FAILURES = 50  # printed at the end; every failure is also logged
+DAILY_CONCURRENCY = 4  # in-process: the web requests share the pool
 
 
 @dataclass(frozen=True)
@@ -205,62 +234,313 @@ class RunItem:
     account_number: str
     vehicle: str
     amount_cents: int
-    note: str  # invoice number, or why it failed / was skipped
+    note: str  # why it failed
 
 
 @dataclass
 class RunReport:
-    charged: list[RunItem] = field(default_factory=list)
-    failed: list[RunItem] = field(default_factory=list)
-    skipped: list[RunItem] = field(default_factory=list)
-    not_due: int = 0
+    """Counts, and the first LISTED_FAILURES failures to print: nothing grows per charge."""
 
-    @property
-    def charged_cents(self) -> int:
-        return sum(i.amount_cents for i in self.charged)
+    due: int = 0  # due when the run began, at locations that take payments
+    done: int = 0
+    charged: int = 0
+    charged_cents: int = 0
+    failed: int = 0  # the charge failed; the client was texted (unless opted out)
+    errors: int = 0  # a bug or an outage stopped the charge; logged, not texted
+    skipped: int = 0
+    not_due: int = 0
+    failures: list[RunItem] = field(default_factory=list)
+    skipped_why: Counter[str] = field(default_factory=Counter)
+
+    def fail(self, item: RunItem, *, error: bool = False) -> None:
+        if error:
+            self.errors += 1
+        else:
+            self.failed += 1
+        if len(self.failures) < LISTED_FAILURES:
+            self.failures.append(item)
+
+    def skip(self, why: str, count: int = 1) -> None:
+        self.skipped += count
+        self.skipped_why[why] += count
 
     def lines(self) -> list[str]:
         from app.formatting import money
 
         out = [
-            f"autopay: {len(self.charged)} charged ({money(self.charged_cents)}), "
-            f"{len(self.failed)} failed, {len(self.skipped)} skipped, {self.not_due} not due yet"
+            f"autopay: {self.charged} charged ({money(self.charged_cents)}), "
+            f"{self.failed} failed, {self.skipped} skipped, {self.not_due} not due yet"
+            + (f", {self.errors} errors" if self.errors else "")
         ]
-        for label, items in (
-            ("charged", self.charged),
-            ("failed", self.failed),
-            ("skipped", self.skipped),
-        ):
-            for i in items:
-                out.append(
-                    f"  {label}: #{i.account_number} {i.vehicle} {money(i.amount_cents)} — {i.note}"
-                )
+        for i in self.failures:
+            out.append(
+                f"  failed: #{i.account_number} {i.vehicle} {money(i.amount_cents)} — {i.note}"
+            )
+        if (more := self.failed + self.errors - len(self.failures)) > 0:
+            out.append(f"  failed: {more} more (see the log)")
+        for why, count in sorted(self.skipped_why.items()):
+            out.append(f"  skipped: {count} — {why}")
         return out
 
 
 @dataclass(frozen=True)
+class Progress:
+    done: int
+    due: int
+    failed: int
+    per_second: float
+    eta: timedelta | None
+
+    def line(self) -> str:
+        eta = "-" if self.eta is None else f"{int(self.eta.total_seconds())}s"
+        return (
+            f"autopay: {self.done}/{self.due} done, {self.failed} failed, "
+            f"{self.per_second:.1f}/s, ETA {eta}"
+        )
+
+
+def log_progress(p: Progress) -> None:
+    log.info(
+        "event=autopay_progress done=%s due=%s failed=%s per_second=%.1f eta=%s",
+        p.done, p.due, p.failed, p.per_second, p.eta,
+    )  # fmt: skip
+
+
+class ProgressReporter:
+    """Shows progress at most every `every` (by the injected clock), and once at the end."""
+
+    def __init__(
+        self, clock: Clock, report: RunReport, every: timedelta, show: Callable[[Progress], None]
+    ) -> None:
+        self.clock, self.report, self.every, self.show = clock, report, every, show
+        self.started = self.last = clock.now()
+
+    def tick(self, *, final: bool = False) -> None:
+        now = self.clock.now()
+        if not final and now - self.last < self.every:
+            return
+        self.last = now
+        r = self.report
+        elapsed = (now - self.started).total_seconds()
+        rate = r.done / elapsed if elapsed > 0 else 0.0
+        eta = timedelta(seconds=max(0, r.due - r.done) / rate) if rate > 0 else None
+        self.show(Progress(r.done, r.due, r.failed + r.errors, rate, eta))
+
+
+class _ClientLocks:
+    """One charge at a time per account within a run: a client's second due vehicle waits for
+    the first instead of finding the account busy. An entry lives only while in use."""
+
+    def __init__(self) -> None:
+        self._held: dict[int, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def hold(self, client_id: int) -> AsyncIterator[None]:
+        lock, users = self._held.get(client_id, (asyncio.Lock(), 0))
+        self._held[client_id] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._held.pop(client_id)
+            if users > 1:
+                self._held[client_id] = (lock, users - 1)
+
+
+@dataclass(frozen=True)
 class _Due:
-    enrollment: AutopayEnrollment
-    vehicle: Vehicle
-    client: Client
-    location: Location
-    card: CardOnFile
+    """One due enrollment, as the chunk query reads it."""
+
+    enrollment_id: int
+    days: int
+    client_id: int
+    account_number: str
+    phone_e164: str
+    customer: str | None
+    location_id: int
+    vehicle_id: int
+    vehicle: str  # its label
+    paid_through: date
+    card_ref: str
+    card_removed: bool
+    card_exp_year: int
+    card_exp_month: int
 
 
-async def _enrollments(maker: async_sessionmaker[AsyncSession]) -> list[_Due]:
+_DUE_COLUMNS = (
+    select(
+        col(AutopayEnrollment.id),
+        col(AutopayEnrollment.days),
+        col(AutopayEnrollment.client_id),
+        col(Client.account_number),
+        col(Client.phone_e164),
+        col(Client.processor_customer),
+        col(Client.location_id),
+        col(Vehicle.id),
+        col(Vehicle.year),
+        col(Vehicle.make),
+        col(Vehicle.model),
+        col(Vehicle.paid_through),
+        col(CardOnFile.processor_ref),
+        col(CardOnFile.removed_at),
+        col(CardOnFile.exp_year),
+        col(CardOnFile.exp_month),
+    )  # fmt: skip
+    .join(Vehicle, col(Vehicle.id) == col(AutopayEnrollment.vehicle_id))
+    .join(Client, col(Client.id) == col(AutopayEnrollment.client_id))
+    .join(CardOnFile, col(CardOnFile.id) == col(AutopayEnrollment.card_id))
+)
+
+
+def _due_where(cutoffs: dict[int, date]) -> ColumnElement[bool]:
+    """Active, and the vehicle's paid-through within LEAD_DAYS of its location's today
+    (`cutoffs`: location id → the last paid-through date that is due there)."""
+    return and_(
+        col(AutopayEnrollment.active).is_(True),
+        or_(
+            false(),
+            *(
+                and_(col(Client.location_id) == loc, col(Vehicle.paid_through) <= cutoff)
+                for loc, cutoff in cutoffs.items()
+            ),
+        ),
+    )
+
+
+def _cutoffs(locations: Iterable[Location], now: datetime) -> dict[int, date]:
+    return {loc.id or 0: due_through(local_today(now, loc.timezone)) for loc in locations}
+
+
+@dataclass
+class _Run:
+    maker: async_sessionmaker[AsyncSession]
+    gateway: PaymentGateway
+    clock: Clock
+    company: str
+    locations: dict[int, Location]
+    report: RunReport
+    progress: ProgressReporter
+    locks: _ClientLocks = field(default_factory=_ClientLocks)
+
+    def item(self, due: _Due, amount_cents: int, note: str) -> RunItem:
+        return RunItem(due.account_number, due.vehicle, amount_cents, note)
+
+    def finished(self) -> None:
+        self.report.done += 1
+        self.progress.tick()
+
+
+async def _count(
+    maker: async_sessionmaker[AsyncSession], locations: list[Location], now: datetime
+) -> tuple[int, int, int]:
+    """Active enrollments: due at locations that take payments, due at those that do not,
+    not due."""
+    taking = _due_where(_cutoffs([loc for loc in locations if loc.accepts_payments], now))
+    not_taking = _due_where(_cutoffs([loc for loc in locations if not loc.accepts_payments], now))
     async with maker() as s:
-        rows = (
+        active, due, due_elsewhere = (
             await s.execute(
-                select(AutopayEnrollment, Vehicle, Client, Location, CardOnFile)
+                select(
+                    func.count(),
+                    func.sum(case((taking, 1), else_=0)),
+                    func.sum(case((not_taking, 1), else_=0)),
+                )
+                .select_from(AutopayEnrollment)
                 .join(Vehicle, col(Vehicle.id) == col(AutopayEnrollment.vehicle_id))
                 .join(Client, col(Client.id) == col(AutopayEnrollment.client_id))
-                .join(Location, col(Location.id) == col(Client.location_id))
-                .join(CardOnFile, col(CardOnFile.id) == col(AutopayEnrollment.card_id))
                 .where(col(AutopayEnrollment.active).is_(True))
-                .order_by(col(AutopayEnrollment.id))
             )
-        ).all()
-        return [_Due(*row) for row in rows]
+        ).one()
+    due, due_elsewhere = int(due or 0), int(due_elsewhere or 0)
+    return due, due_elsewhere, int(active) - due - due_elsewhere
+
+
+async def _open_invoices(s: AsyncSession, client_ids: set[int]) -> dict[int, list[OpenInvoice]]:
+    """The open invoices of those of `client_ids` that have any (few do)."""
+    owing = (
+        await s.execute(
+            select(col(Invoice.client_id))
+            .where(col(Invoice.client_id).in_(client_ids), col(Invoice.status) == "open")
+            .distinct()
+        )
+    ).scalars()
+    return {cid: await summary.open_invoices(s, cid) for cid in owing.all()}
+
+
+async def _jobs(run: _Run, chunk_size: int) -> AsyncIterator[tuple[_Due, InvoiceSummary]]:
+    """The due enrollments not yet charged for their period, with the summary to charge, read a
+    chunk at a time. A summary read here may be stale by the time it is charged: the payment core
+    re-checks it under the account lock."""
+    taking = [loc for loc in run.locations.values() if loc.accepts_payments]
+    after = 0
+    while True:
+        now = run.clock.now()
+        async with run.maker() as s:
+            rows = (
+                await s.execute(
+                    _DUE_COLUMNS.where(
+                        _due_where(_cutoffs(taking, now)), col(AutopayEnrollment.id) > after
+                    )
+                    .order_by(col(AutopayEnrollment.id))
+                    .limit(chunk_size)
+                )
+            ).all()
+            if not rows:
+                return
+            dues = [_due(row) for row in rows]
+            after = dues[-1].enrollment_id
+            owing = await _open_invoices(s, {d.client_id for d in dues})
+            chunk = [(d, _summarize(d, run.locations[d.location_id], now, owing)) for d in dues]
+            keys = [idempotency_key(d.vehicle_id, snap.period.start) for d, snap in chunk]
+            taken = dict(
+                (
+                    await s.execute(
+                        select(col(Payment.idempotency_key), col(Payment.status)).where(
+                            col(Payment.idempotency_key).in_(keys)
+                        )
+                    )
+                ).all()
+            )
+        for (due, snap), key in zip(chunk, keys, strict=True):
+            if key in taken:  # an earlier run (or one running now) got to this period first
+                run.report.skip(_EARLIER.get(taken[key], _IN_PROGRESS))
+                run.finished()
+            else:
+                yield due, snap
+        if len(rows) < chunk_size:
+            return
+
+
+def _due(row: Sequence[Any]) -> _Due:
+    (eid, days, cid, account, phone, customer, loc, vid, year, make, model, paid_through,
+     card_ref, removed_at, exp_year, exp_month) = row  # fmt: skip
+    return _Due(
+        eid, days, cid, account, phone, customer, loc, vid,
+        f"{year} {make} {model}",  # Vehicle.label
+        paid_through, card_ref, removed_at is not None, exp_year, exp_month,
+    )  # fmt: skip
+
+
+def _summarize(
+    due: _Due, location: Location, now: datetime, owing: dict[int, list[OpenInvoice]]
+) -> InvoiceSummary:
+    return build_summary(
+        today=local_today(now, location.timezone),
+        vehicle=VehicleRef(id=due.vehicle_id, label=due.vehicle, paid_through=due.paid_through),
+        days=due.days,
+        price_cents=location.price_for(due.days),
+        tax_rate_bp=location.tax_rate_bp,
+        open_invoices=owing.get(due.client_id, []),
+    )
+
+
+_IN_PROGRESS = "a charge for this period is in progress"
+_EARLIER = {
+    "succeeded": "already charged for this period",
+    "refunded": "already charged for this period (refunded)",
+    "partially_refunded": "already charged for this period",
+    "failed": "already tried for this period and it failed",
+}
 
 
 def next_run_at(now: datetime, at: time) -> datetime:
@@ -275,6 +555,7 @@ async def run_daily(
     clock: Clock,
     company: str,
     at: time,
+    concurrency: int = DAILY_CONCURRENCY,
 ) -> None:
     """The optional in-process schedule (AUTOPAY_DAILY_AT). Of several app processes one runs
     it (an advisory lock on PostgreSQL); a period is charged once whoever gets there first."""
@@ -285,7 +566,7 @@ async def run_daily(
             async with single_runner(maker.kw["bind"], "autopay-daily") as mine:
                 if not mine:  # another instance runs today's AutoPay
                     continue
-                report = await run(maker, gateway, clock, company)
+                report = await run(maker, gateway, clock, company, concurrency=concurrency)
             for line in report.lines():
                 log.info("event=autopay_daily %s", line)
         except asyncio.CancelledError:
@@ -294,138 +575,164 @@ async def run_daily(
             log.exception("event=autopay_daily_error")
 
 
+def _workers(maker: async_sessionmaker[AsyncSession], wanted: int) -> int:
+    """At most `wanted`, and below the pool size: each worker holds at most one connection at a
+    time, and the chunk reads (or an advisory lock) need one more."""
+    size = getattr(maker.kw["bind"].pool, "size", None)
+    return max(1, min(wanted, size() - 2 if callable(size) else wanted))
+
+
 async def run(
     maker: async_sessionmaker[AsyncSession],
     gateway: PaymentGateway,
     clock: Clock,
     company: str,
+    *,
+    concurrency: int = 16,
+    chunk_size: int = CHUNK_SIZE,
+    on_progress: Callable[[Progress], None] = log_progress,
+    progress_every: timedelta = PROGRESS_EVERY,
 ) -> RunReport:
     """Charge every enrollment that is due, once per period; text the client on failure."""
+    async with maker() as s:
+        locations = {loc.id or 0: loc for loc in (await s.execute(select(Location))).scalars()}
     report = RunReport()
-    for due in await _enrollments(maker):
-        await _charge_one(maker, gateway, clock, company, due, report)
-    log.info(
-        "event=autopay_run charged=%s failed=%s skipped=%s not_due=%s",
-        len(report.charged),
-        len(report.failed),
-        len(report.skipped),
-        report.not_due,
+    report.due, due_elsewhere, report.not_due = await _count(
+        maker, list(locations.values()), clock.now()
     )
+    if due_elsewhere:
+        report.skip("the location does not accept payments", due_elsewhere)
+    run_ = _Run(
+        maker, gateway, clock, company, locations, report,
+        ProgressReporter(clock, report, progress_every, on_progress),
+    )  # fmt: skip
+    queue: asyncio.Queue[tuple[_Due, InvoiceSummary] | None] = asyncio.Queue(concurrency)
+    workers = [
+        asyncio.create_task(_worker(run_, queue)) for _ in range(_workers(maker, concurrency))
+    ]
+    try:
+        async for job in _jobs(run_, chunk_size):
+            await queue.put(job)
+        for _ in workers:
+            await queue.put(None)
+        await asyncio.gather(*workers)
+    except BaseException:
+        # A charge interrupted here is left pending or unknown by the payment core, and
+        # resolved by reconcile: never taken for "nothing was charged".
+        for w in workers:
+            w.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        raise
+    run_.progress.tick(final=True)
+    log.info(
+        "event=autopay_run due=%s charged=%s failed=%s errors=%s skipped=%s not_due=%s",
+        report.due, report.charged, report.failed, report.errors, report.skipped, report.not_due,
+    )  # fmt: skip
     return report
 
 
-async def _charge_one(
-    maker: async_sessionmaker[AsyncSession],
-    gateway: PaymentGateway,
-    clock: Clock,
-    company: str,
-    due: _Due,
-    report: RunReport,
-) -> None:
-    now = clock.now()
-    vehicle, client, location = due.vehicle, due.client, due.location
-    today = local_today(now, location.timezone)
-    if not is_due(vehicle.paid_through, today):
-        report.not_due += 1
-        return
+async def _worker(run: _Run, queue: asyncio.Queue[tuple[_Due, InvoiceSummary] | None]) -> None:
+    while (job := await queue.get()) is not None:
+        due, snap = job
+        try:
+            async with run.locks.hold(due.client_id):
+                await _charge_one(run, due, snap)
+        except Exception:  # noqa: BLE001 - one vehicle's error must not stop the others
+            log.exception("event=autopay_error vehicle_id=%s", due.vehicle_id)
+            run.report.fail(
+                run.item(due, snap.total_cents, "an error stopped this charge (see the log)"),
+                error=True,
+            )
+        run.finished()
 
-    def item(amount: int, note: str) -> RunItem:
-        return RunItem(client.account_number, vehicle.label, amount, note)
 
-    if not location.accepts_payments:
-        report.skipped.append(item(0, "the location does not accept payments"))
-        return
-    async with maker() as s:
-        snap = await summary.compute(
-            s,
-            client_id=client.id or 0,
-            vehicle_id=vehicle.id or 0,
-            days=due.enrollment.days,
-            now=now,
-        )
-        if not is_due(snap.basis.paid_through, today):
-            # the list was read before another run paid this period: decide on what is true now
-            report.not_due += 1
-            return
-        key = idempotency_key(vehicle.id or 0, snap.period.start)
-        earlier = (
-            await s.execute(select(Payment).where(col(Payment.idempotency_key) == key))
-        ).scalar_one_or_none()
-    if earlier is not None:
-        note = {
-            "succeeded": "already charged for this period",
-            "refunded": "already charged for this period (refunded)",
-            "partially_refunded": "already charged for this period",
-            "failed": "already tried for this period and it failed",
-        }.get(earlier.status, "a charge for this period is in progress")
-        report.skipped.append(item(earlier.amount_cents, note))
-        return
+async def _charge_one(run: _Run, due: _Due, snap: InvoiceSummary) -> None:
+    report = run.report
+    today = local_today(run.clock.now(), run.locations[due.location_id].timezone)
     unusable = (
         "The AutoPay card was removed."
-        if due.card.removed_at is not None
+        if due.card_removed
         else CardExpired.message
-        if is_expired(due.card, today)
+        if expired(due.card_exp_year, due.card_exp_month, today)
         else None
     )
     if unusable is not None:
         # Nothing goes to the processor; a failed payment row keeps it to once per period.
-        if await _record_unchargeable(maker, now, due, snap, key, unusable):
-            await _notify_failure(maker, clock, company, due, snap.total_cents, unusable)
-            report.failed.append(item(snap.total_cents, unusable))
+        key = idempotency_key(due.vehicle_id, snap.period.start)
+        if await _record_unchargeable(run, due, snap, key, unusable):
+            await _notify_failure(run, due, snap.total_cents, unusable)
+            report.fail(run.item(due, snap.total_cents, unusable))
         else:
-            report.skipped.append(item(snap.total_cents, "already tried for this period"))
+            report.skip("already tried for this period")
         return
     try:
-        outcome = await payments.charge(
-            maker,
-            gateway,
-            clock,
-            payments.ChargeRequest(
-                client_id=client.id or 0,
-                summary=snap,
-                channel="autopay",
-                payment_method=due.card.processor_ref,
-                actor_type="system",
-                customer=client.processor_customer,
-                off_session=True,
-                idempotency_key=key,
-            ),
-            company=company,
-        )
+        try:
+            outcome = await _charge(run, due, snap)
+        except StaleSummary:
+            # The account changed since the chunk was read (another of its vehicles was charged,
+            # an invoice was paid): decide once more on what is true now.
+            current = await _current_summary(run, due)
+            if current is None:
+                report.not_due += 1
+                return
+            snap = current
+            outcome = await _charge(run, due, snap)
     except (StaleSummary, payments.PaymentInProgress):
-        report.skipped.append(item(snap.total_cents, "another payment is in progress; next run"))
+        report.skip("another payment is in progress; next run")
         return
     except GatewayError as exc:  # includes CardDeclined; the core recorded the failed payment
-        await _notify_failure(maker, clock, company, due, snap.total_cents, exc.message)
-        report.failed.append(item(snap.total_cents, exc.message))
+        await _notify_failure(run, due, snap.total_cents, exc.message)
+        report.fail(run.item(due, snap.total_cents, exc.message))
         return
-    if outcome.replayed:  # a concurrent run charged this period first
-        report.skipped.append(item(outcome.amount_cents, "already charged for this period"))
+    if outcome.replayed:  # a concurrent run got to this period first
+        report.skip(_EARLIER.get(outcome.status, _IN_PROGRESS))
     elif outcome.status == "succeeded":
-        report.charged.append(item(outcome.amount_cents, outcome.invoice_number or "paid"))
-    elif outcome.status == "failed":
-        report.skipped.append(item(outcome.amount_cents, "already tried for this period"))
+        report.charged += 1
+        report.charged_cents += outcome.amount_cents
     elif outcome.status == "unknown":
-        report.skipped.append(
-            item(outcome.amount_cents, "the processor's answer was lost; reconcile confirms it")
-        )
+        report.skip("the processor's answer was lost; reconcile confirms it")
     else:
-        report.skipped.append(item(outcome.amount_cents, f"charge is {outcome.status}"))
+        report.skip(f"the charge is {outcome.status}")
+
+
+async def _charge(run: _Run, due: _Due, snap: InvoiceSummary) -> payments.PaymentOutcome:
+    return await payments.charge(
+        run.maker,
+        run.gateway,
+        run.clock,
+        payments.ChargeRequest(
+            client_id=due.client_id,
+            summary=snap,
+            channel="autopay",
+            payment_method=due.card_ref,
+            actor_type="system",
+            customer=due.customer,
+            off_session=True,
+            idempotency_key=idempotency_key(due.vehicle_id, snap.period.start),
+        ),
+        company=run.company,
+    )
+
+
+async def _current_summary(run: _Run, due: _Due) -> InvoiceSummary | None:
+    """The summary as the account stands now; None when the vehicle is no longer due."""
+    async with run.maker() as s:
+        snap = await summary.compute(
+            s, client_id=due.client_id, vehicle_id=due.vehicle_id, days=due.days,
+            now=run.clock.now(),
+        )  # fmt: skip
+    return snap if is_due(snap.basis.paid_through, snap.computed_on) else None
 
 
 async def _record_unchargeable(
-    maker: async_sessionmaker[AsyncSession],
-    now: datetime,
-    due: _Due,
-    snap: InvoiceSummary,
-    key: str,
-    message: str,
+    run: _Run, due: _Due, snap: InvoiceSummary, key: str, message: str
 ) -> bool:
-    async with maker() as s:
+    now = run.clock.now()
+    async with run.maker() as s:
         s.add(
             Payment(
-                client_id=due.client.id or 0,
-                vehicle_id=due.vehicle.id,
+                client_id=due.client_id,
+                vehicle_id=due.vehicle_id,
                 amount_cents=snap.total_cents,
                 channel="autopay",
                 status="failed",
@@ -445,44 +752,33 @@ async def _record_unchargeable(
     return True
 
 
-async def _notify_failure(
-    maker: async_sessionmaker[AsyncSession],
-    clock: Clock,
-    company: str,
-    due: _Due,
-    amount_cents: int,
-    reason: str,
-) -> None:
+async def _notify_failure(run: _Run, due: _Due, amount_cents: int, reason: str) -> None:
     """Record the failure and text the client, unless they opted out of texts."""
-    now = clock.now()
-    client = due.client
-    async with maker() as s:
-        opted_out = await sms.number_opted_out(s, client.phone_e164)
+    now = run.clock.now()
+    async with run.maker() as s:
+        opted_out = await sms.number_opted_out(s, due.phone_e164)
         if not opted_out:
             sms.queue(
                 s,
-                to_e164=client.phone_e164,
+                to_e164=due.phone_e164,
                 body=texts.render_text(
-                    "autopay_failed",
-                    company=company,
-                    amount=amount_cents,
-                    vehicle=due.vehicle.label,
+                    "autopay_failed", company=run.company, amount=amount_cents, vehicle=due.vehicle
                 ),
                 kind="autopay_failed",
                 now=now,
-                client_id=client.id,
+                client_id=due.client_id,
             )
         audit.record(
             s,
             at=now,
             actor_type="system",
             actor_id=None,
-            client_id=client.id,
+            client_id=due.client_id,
             action="autopay.failed",
-            vehicle_id=due.vehicle.id,
+            vehicle_id=due.vehicle_id,
             amount_cents=amount_cents,
             reason=reason,
             texted=not opted_out,
         )
         await s.commit()
-    log.info("event=autopay_failed vehicle_id=%s texted=%s", due.vehicle.id, not opted_out)
+    log.info("event=autopay_failed vehicle_id=%s texted=%s", due.vehicle_id, not opted_out)

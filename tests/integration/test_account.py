@@ -1,23 +1,18 @@
-"""My Account through the handlers: Account Information, Make a Payment, cards, AutoPay."""
+"""My Account through the handlers: Account Information, Make a Payment, cards, AutoPay (the
+AutoPay run: test_autopay_run.py)."""
 
 from __future__ import annotations
 
-import asyncio
-from datetime import timedelta
 from typing import Any
 
-import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
 
-from app.services import autopay
 from app.store.models import (
     AutopayEnrollment,
     CardOnFile,
     Client,
-    Payment,
-    SmsMessage,
     Vehicle,
 )
 from tests.conftest import get_page, sign_in_client
@@ -254,92 +249,3 @@ async def test_location_not_accepting_payments_offers_no_pay_button(
     _, page = await get_page(client, "/account/payment")
     assert "does not take payments online" in page.text("#payments-off")
     assert not page.has("[data-pay-submit]")
-
-
-async def enroll(
-    session: Any, client: Client, vehicle: Vehicle, card: CardOnFile, now: Any
-) -> None:
-    await autopay.enroll(
-        session, client_id=client.id, vehicle_id=vehicle.id, card_id=card.id, days=30, now=now
-    )
-
-
-async def autopay_charges(session: Any) -> int:
-    return int(
-        (
-            await session.execute(
-                select(func.count())
-                .select_from(Payment)
-                .where(Payment.channel == "autopay", Payment.status == "succeeded")
-            )
-        ).scalar_one()
-    )
-
-
-@pytest.mark.parametrize("db_url", ["sqlite", "postgres"], indirect=True)
-async def test_autopay_run_charges_once_per_period_even_run_twice_or_concurrently(
-    app: Litestar, session: Any, clock: Any, db_url: str
-) -> None:
-    maria, vehicles, cards = await who(session, "100001")
-    await enroll(session, maria, vehicles["Civic"], cards[0], clock.now())
-    maker, gateway = app.state.sessionmaker, app.state.gateway
-    report = await autopay.run(maker, gateway, clock, "Demo")
-    assert report.charged == [] and report.not_due == 1  # paid through today+5: not yet due
-    clock.advance(days=2)
-    first, second = await asyncio.gather(
-        autopay.run(maker, gateway, clock, "Demo"), autopay.run(maker, gateway, clock, "Demo")
-    )
-    again = await autopay.run(maker, gateway, clock, "Demo")
-    assert len(first.charged) + len(second.charged) == 1 and again.charged == []
-    assert gateway.successful_charge_count == 1 and await autopay_charges(session) == 1
-    civic = await session.get(Vehicle, vehicles["Civic"].id)
-    await session.refresh(civic)
-    assert civic.paid_through > (clock.now() + timedelta(days=20)).date()
-    lines = "\n".join(first.lines() + second.lines())
-    assert "1 charged ($92.01)" in lines
-
-
-async def test_autopay_failure_is_recorded_and_texted_unless_opted_out(
-    app: Litestar, session: Any, clock: Any
-) -> None:
-    maria, vehicles, _ = await who(session, "100001")
-    card = CardOnFile(client_id=maria.id, processor_ref="pm_sandbox_visa_0002", brand="Visa",
-                      last4="0002", exp_month=12, exp_year=2030, created_at=clock.now())  # fmt: skip
-    session.add(card)
-    await session.commit()
-    await enroll(session, maria, vehicles["Civic"], card, clock.now())
-    clock.advance(days=2)
-    report = await autopay.run(app.state.sessionmaker, app.state.gateway, clock, "Demo")
-    assert len(report.failed) == 1 and report.charged == []
-    assert "declined" in report.failed[0].note.lower()
-    texts = (
-        (await session.execute(select(SmsMessage).where(SmsMessage.kind == "autopay_failed")))
-        .scalars()
-        .all()
-    )
-    assert len(texts) == 1 and texts[0].to_e164 == maria.phone_e164
-    failed = (
-        await session.execute(
-            select(func.count()).select_from(Payment).where(Payment.channel == "autopay",
-                                                            Payment.status == "failed")
-        )
-    ).scalar_one()  # fmt: skip
-    assert failed == 1
-
-    # Derek opted out of texts: his failure is recorded, not texted.
-    derek, dv, _ = await who(session, "100004")
-    dcard = CardOnFile(client_id=derek.id, processor_ref="pm_sandbox_visa_9995", brand="Visa",
-                       last4="9995", exp_month=12, exp_year=2030, created_at=clock.now())  # fmt: skip
-    session.add(dcard)
-    await session.commit()
-    await enroll(session, derek, dv["Malibu"], dcard, clock.now())
-    clock.advance(days=30)
-    report = await autopay.run(app.state.sessionmaker, app.state.gateway, clock, "Demo")
-    assert any(i.account_number == "100004" for i in report.failed)
-    derek_texts = (
-        await session.execute(
-            select(func.count()).select_from(SmsMessage).where(SmsMessage.client_id == derek.id,
-                                                               SmsMessage.kind == "autopay_failed")
-        )
-    ).scalar_one()  # fmt: skip
-    assert derek_texts == 0

@@ -464,6 +464,7 @@ async def _notify_failure(
                 to_e164=client.phone_e164,
                 body=texts.render_text(
                     "autopay_failed",
+                    await texts.recipient(s, client.id or 0),
                     company=company,
                     amount=amount_cents,
                     vehicle=due.vehicle.label,

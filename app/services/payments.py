@@ -385,8 +385,8 @@ async def fail(
 async def text_payer(
     s: AsyncSession, payment: Payment, template: str, now: datetime, **context: Any
 ) -> None:
-    """Text whoever is paying: the number the link went to, else the client's own phone;
-    never a number that opted out."""
+    """Text whoever is paying, in the client's language: the number the link went to, else the
+    client's own phone; never a number that opted out."""
     to = None
     if payment.link_id is not None:
         link = await s.get(PaymentLink, payment.link_id)
@@ -396,10 +396,16 @@ async def text_payer(
         to = client.phone_e164 if client else None
     if to is None or await sms.number_opted_out(s, to):
         return
+    vehicle = await s.get(Vehicle, payment.vehicle_id) if payment.vehicle_id else None
     sms.queue(
         s,
         to_e164=to,
-        body=texts.render_text(template, **context),
+        body=texts.render_text(
+            template,
+            await texts.recipient(s, payment.client_id),
+            vehicle=vehicle.label if vehicle else "",
+            **context,
+        ),
         kind=template,
         now=now,
         client_id=payment.client_id,
@@ -492,19 +498,19 @@ async def apply_success(
                 .where(col(PaymentLink.id) == payment.link_id)
                 .values(status="paid", paid_at=now, payment_id=payment_id, claim_payment_id=None)
             )
-            # The receipt goes to the number that got the link, unless it has opted out.
-            if company:
-                await text_payer(
-                    s,
-                    payment,
-                    "receipt",
-                    now,
-                    company=company,
-                    amount=payment.amount_cents,
-                    brand=payment.card_brand or "card",
-                    last4=payment.card_last4 or "----",
-                    invoice=monitoring.number,
-                )
+        # The receipt, for every channel: to the number that got the link, else the client's.
+        if company:
+            await text_payer(
+                s,
+                payment,
+                "receipt",
+                now,
+                company=company,
+                amount=payment.amount_cents,
+                brand=payment.card_brand or "card",
+                last4=payment.card_last4 or "----",
+                invoice=monitoring.number,
+            )
         audit.record(
             s,
             at=now,

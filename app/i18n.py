@@ -63,6 +63,11 @@ def current() -> Lang:
     return _current.get()
 
 
+def html_lang() -> str:
+    """The page's `<html lang>`: en-US or es-US."""
+    return BABEL_LOCALE[_current.get()].replace("_", "-")
+
+
 def babel_locale() -> str:
     return BABEL_LOCALE[_current.get()]
 
@@ -114,6 +119,12 @@ def ngettext(singular: str, plural: str, n: int, **variables: Any) -> str:
 _ = gettext
 
 
+def N_(message: str) -> str:  # noqa: N802 - the usual name of gettext's no-op marker
+    """Mark a message for the catalog where it is defined (a constant, an error's message);
+    it is translated where it is shown to a client (`Form.error`, `_()`)."""
+    return message
+
+
 def install(env: Any) -> None:
     """Jinja's i18n extension on `env`, translating into the current language at render time
     (Jinja does the %-formatting of {% trans %} blocks itself)."""
@@ -123,7 +134,8 @@ def install(env: Any) -> None:
         lambda singular, plural, n: translations(_current.get()).ngettext(singular, plural, n),
         newstyle=True,
     )
-    env.globals["lang"] = current
+    env.globals["lang"] = html_lang
+    env.globals["lang_code"] = current
     env.globals["languages"] = NAMES
 
 

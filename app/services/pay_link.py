@@ -34,6 +34,7 @@ class LinkState:
     payer_name: str  # first name and last initial only
     location: Location
     seconds_left: int
+    language: str = "en"  # the client's: the page speaks it unless the reader chose another
 
 
 async def find(session: AsyncSession, token: str, now: datetime) -> LinkState:
@@ -59,6 +60,7 @@ async def find(session: AsyncSession, token: str, now: datetime) -> LinkState:
         payer_name=client.short_name,
         location=location,
         seconds_left=links.seconds_left(link.expires_at, now),
+        language=client.language,
     )
 
 

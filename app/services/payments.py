@@ -42,6 +42,7 @@ from app.domain.summary import (
     ensure_current,
     plan_application,
 )
+from app.i18n import N_
 from app.services import audit, sms, texts
 from app.services.summary import current_basis, open_invoices
 from app.store.locks import locked_account
@@ -62,11 +63,11 @@ NOT_FOUND_AFTER = timedelta(minutes=5)
 # A 3-D Secure challenge not finished this long after it began is abandoned (or sooner, at the
 # link's expiry): its PaymentIntent is cancelled and the account released.
 CHALLENGE_TIMEOUT = timedelta(minutes=5)
-NOT_CONFIRMED = "Your bank did not confirm the payment. Try again or use another card."
+NOT_CONFIRMED = N_("Your bank did not confirm the payment. Try again or use another card.")
 
 
 class PaymentInProgress(DomainError):
-    message = (
+    message = N_(
         "Another payment on this account is being processed right now. Wait a moment, then "
         "refresh to see whether it went through."
     )
@@ -572,7 +573,7 @@ async def resolve(
             return "not_found_yet"
         await fail(
             maker, clock, payment_id,
-            code="not_charged", message="The processor has no record of this charge.",
+            code="not_charged", message=N_("The processor has no record of this charge."),
             company=company,
         )  # fmt: skip
         return "failed"
@@ -590,7 +591,7 @@ async def resolve(
         if result.status == "failed":
             await fail(
                 maker, clock, payment_id,
-                code="abandoned", message="The bank's check was not finished in time.",
+                code="abandoned", message=N_("The bank's check was not finished in time."),
             )  # fmt: skip
             return "abandoned"
     if result.status == "processing":

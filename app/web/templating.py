@@ -8,12 +8,14 @@ from typing import Any
 from jinja2 import Environment
 from litestar.plugins.jinja import JinjaTemplateEngine
 
+from app import i18n
 from app.domain import phone
 from app.formatting import day, local_datetime, local_time, money
 
 
 def configure(engine: JinjaTemplateEngine) -> None:
     env: Environment = engine.engine
+    i18n.install(env)
     env.filters["money"] = money
     env.filters["day"] = day
     env.filters["local_time"] = local_time

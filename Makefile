@@ -23,10 +23,10 @@ catalogs: | $(BIN)/python
 
 # After marking new text: extract it and add it to each catalog, then translate what is new.
 messages: .stamp-run
-	$(BIN)/pybabel extract -F babel.cfg -o app/translations/messages.pot --no-location \
+	$(BIN)/pybabel extract -F babel.cfg -k N_ -o app/translations/messages.pot --no-location \
 	  --sort-output --omit-header .
 	$(BIN)/pybabel update -i app/translations/messages.pot -d app/translations -D messages \
-	  --no-location --omit-header --width 100
+	  --width 100
 
 run: .stamp-run catalogs
 	$(BIN)/monitorpay setup

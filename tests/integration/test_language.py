@@ -147,7 +147,9 @@ async def test_staff_pages_stay_english(
     assert parse(r.text).one("html")["lang"] == "en-US"
     assert "mp_lang" not in r.headers.get("set-cookie", "")
     await sign_in_staff(client)
-    c = (await session.execute(select(Client).where(Client.account_number == "100002"))).scalar_one()
+    c = (
+        await session.execute(select(Client).where(Client.account_number == "100002"))
+    ).scalar_one()
     page = parse((await client.get(f"/plus/clients/{c.id}", headers=ES)).text)
     assert page.one("html")["lang"] == "en-US"
     assert "Account Information" in page.text(".tabs")
@@ -157,7 +159,9 @@ async def test_staff_set_the_clients_language_and_it_is_audited(
     app: Litestar, client: AsyncTestClient[Litestar], session: Any
 ) -> None:
     await sign_in_staff(client)
-    c = (await session.execute(select(Client).where(Client.account_number == "100002"))).scalar_one()
+    c = (
+        await session.execute(select(Client).where(Client.account_number == "100002"))
+    ).scalar_one()
     page = parse((await client.get(f"/plus/clients/{c.id}")).text)
     assert page.one("#client-language option[selected]")["value"] == "en"
     form = page.one("#client-language-form")
@@ -178,9 +182,7 @@ async def test_staff_set_the_clients_language_and_it_is_audited(
             .all()
         )
     assert any(e.action == "client.language_set" and e.actor_type == "staff" for e in events)
-    r = await client.post(
-        str(form["action"]), data={"_csrf_token": page.csrf(), "language": "fr"}
-    )
+    r = await client.post(str(form["action"]), data={"_csrf_token": page.csrf(), "language": "fr"})
     assert r.status_code == 400
 
 

@@ -87,3 +87,18 @@ def test_a_spanish_speaking_client_pays_in_spanish_on_a_phone(
     assert no_horizontal_scroll(page)
     shot(page, artifacts_dir, "es-03b-receipt-320")
     assert page.js_errors == []
+
+    # My Account speaks James's language too, with the switch in the top bar.
+    page.set_viewport_size({"width": 320, "height": 740})
+    page.goto("/account/login")
+    page.get_by_label("Número de cuenta").fill("100002")
+    page.get_by_label("Contraseña").fill("demo-client-pass")
+    page.get_by_role("button", name="Iniciar sesión").click()
+    expect(page.get_by_role("heading", name="Información de la cuenta", exact=True)).to_be_visible()
+    assert no_horizontal_scroll(page)
+    shot(page, artifacts_dir, "es-04-account-320")
+    page.get_by_role("link", name="Pago", exact=True).click()
+    expect(page.get_by_role("heading", name="Hacer un pago")).to_be_visible()
+    assert no_horizontal_scroll(page)
+    shot(page, artifacts_dir, "es-05-make-a-payment-320")
+    assert page.js_errors == []

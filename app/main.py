@@ -11,11 +11,11 @@ from datetime import timedelta
 from pathlib import Path
 
 from litestar import Litestar
+from litestar.config.compression import CompressionConfig
 from litestar.config.csrf import CSRFConfig
 from litestar.di import Provide
 from litestar.exceptions import HTTPException
 from litestar.plugins.jinja import JinjaTemplateEngine
-from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
@@ -41,6 +41,7 @@ from app.web import (
     sandbox,
     search,
     sessions,
+    static_assets,
     templating,
     webhooks,
 )
@@ -158,7 +159,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         webhooks.twilio_status,
         webhooks.twilio_inbound,
         account.AccountController,
-        create_static_files_router(path="/static", directories=[HERE / "static"], name="static"),
+        static_assets.serve,
     ]
     if settings.is_dev:
         route_handlers.append(dev.DevController)
@@ -182,6 +183,15 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         before_send=[security_headers(settings)],  # every response, 404s included
         csrf_config=csrf_config,
         template_config=template_config,
+        # Brotli for browsers (all current ones), gzip for the rest; static files come
+        # compressed already. Below a kilobyte a response fits one packet either way.
+        compression_config=CompressionConfig(
+            backend="brotli",
+            brotli_gzip_fallback=True,
+            gzip_compress_level=6,
+            minimum_size=1024,
+            exclude_opt_key=static_assets.PRECOMPRESSED,
+        ),
         exception_handlers={
             deps.LoginRequired: errors.login_required,
             HTTPException: errors.http_error,

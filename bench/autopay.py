@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import asyncpg  # noqa: E402
 
 from app.domain.periods import local_today  # noqa: E402
-from bench import data  # noqa: E402
+from bench import data, source  # noqa: E402
 from tests.servers import server_env  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -108,7 +108,9 @@ async def autopay_payments(c: data.Target) -> dict[str, int]:
         await db.close()
 
 
-def run_cli(c: data.Target, work: Path, timeout: float) -> tuple[float, int, int | None, bool]:
+def run_cli(
+    c: data.Target, src: Path, work: Path, timeout: float
+) -> tuple[float, int, int | None, bool]:
     """`python -m app.cli autopay` on the copy: (wall seconds, peak RSS KiB, exit code,
     stopped by the timeout)."""
     env = server_env(c.url, work / "sandbox-ledger.db", LOG_LEVEL="WARNING")
@@ -118,7 +120,7 @@ def run_cli(c: data.Target, work: Path, timeout: float) -> tuple[float, int, int
     started = time.monotonic()
     proc = subprocess.Popen(  # noqa: S603
         [sys.executable, "-m", "app.cli", "autopay"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=src, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     stopped = threading.Event()
 
@@ -146,12 +148,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--db", default="100k", help="the data set: 10k, 100k, 1m, sqlite-100k")
     parser.add_argument("--due", default="10000,100000", help="vehicles due, comma-separated")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds before a run stops")
+    parser.add_argument("--source", default="HEAD", help="commit to run ('.': working tree)")
     parser.add_argument("--keep", action="store_true", help="keep the copy (and its log)")
     args = parser.parse_args(argv)
-    t = data.ensure(args.db)
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-    ).stdout.strip()  # fmt: skip
+    t = data.ensure(args.db, migrate=False)
+    src, commit = source.export(args.source, Path(tempfile.mkdtemp(prefix="bench-autopay-src-")))
+    commit += f" (schema {source.migrate(t.url, src)})"
     print(f"bench/autopay.py {shlex.join(sys.argv[1:])}")
     print(f"commit {commit}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, "
           f"data set {t.name}, AUTOPAY_CONCURRENCY={os.environ.get('AUTOPAY_CONCURRENCY', 'default')}")  # fmt: skip
@@ -164,7 +166,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"  {due:,} due: copy {c.db_name} ready in {time.monotonic() - started:.0f} s "
               f"({made:,} enrolled vehicles due)", flush=True)  # fmt: skip
         before = loadavg()
-        wall, rss_kib, code, stopped = run_cli(c, work, args.timeout)
+        wall, rss_kib, code, stopped = run_cli(c, src, work, args.timeout)
         after = loadavg()
         paid = asyncio.run(autopay_payments(c))
         rows.append((due, made, wall, paid, rss_kib, code, stopped, before, after))

@@ -3,7 +3,9 @@
     .venv/bin/python bench/data.py 10k 100k            # PostgreSQL monitorpay_bench_10k, _100k
     .venv/bin/python bench/data.py sqlite-100k         # data/bench/monitorpay_bench_100k.db
     .venv/bin/python bench/data.py 1m --rebuild        # drop and build again
-    .venv/bin/python bench/data.py 100k --due 5000     # and make 5,000 AutoPay vehicles due today
+    .venv/bin/python bench/data.py 100k --due 5000     # make 5,000 AutoPay vehicles due today
+                                                       # (in the set itself; autopay.py copies)
+    .venv/bin/python bench/data.py 1m --ledger 2       # 1M clients, 2 invoices each (for search)
 
 A set that exists and is complete (its `bench_dataset` row) is reused: only the app's newest
 migrations are applied to it, so a new index is built on the data already there.
@@ -13,9 +15,9 @@ demo clients, so agent@demo.test / demo-agent-pass signs in), then N generated c
 - accounts 100005, 100006, ... (six digits, wrapping to 000000 above 999999), names drawn from
   common first and last names, unique US mobile numbers, 80 % at Austin North;
 - 1-3 vehicles each (60/30/10 %), 30 % on 14-day cycles, paid through -10..+25 days from today;
-- 20 invoices each: 19 monitoring periods going back from paid-through, paid, each with its
-  succeeded payment and allocation; one service-call charge, open for 15 % of clients (a
-  client with an open charge owes it in the Get Summary);
+- 20 invoices each (`--ledger`): 19 monitoring periods going back from paid-through, paid,
+  each with its succeeded payment and allocation; one service-call charge, open for 15 % of
+  clients (a client with an open charge owes it in the Get Summary);
 - a card on file for 90 % (a unique sandbox reference, `pm_sandbox_visa_4242_MMYY_<8>`);
 - AutoPay on every vehicle of an Austin client with a card (El Paso takes no payments), all
   paid through 4+ days ahead, so none is due unless `--due N` (or bench/autopay.py) makes the
@@ -52,7 +54,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
 SQLITE_DIR = ROOT / "data" / "bench"
 SIZES = {"10k": 10_000, "100k": 100_000, "1m": 999_996}  # 1m: with the 4 demo clients
-INVOICES_PER_CLIENT = 20
+LEDGER = 20  # invoices per client (and payments for the paid ones)
 TZ = "America/Chicago"  # Austin North: "today" for the dates of the set
 
 FIRST = (
@@ -306,16 +308,16 @@ async def seed_demo(url: str, now: datetime) -> None:
         await engine.dispose()
 
 
-async def fill(t: Target, now: datetime, started: float) -> dict[str, int]:
+async def fill(t: Target, now: datetime, started: float, ledger: int) -> dict[str, int]:
     """The generated rows, straight in SQL. Returns the row counts."""
     db = await connect(t)
     try:
-        return await _fill(db, t.clients, now, started)
+        return await _fill(db, t.clients, now, started, ledger)
     finally:
         await db.close()
 
 
-async def _fill(db: Db, n: int, now: datetime, started: float) -> dict[str, int]:
+async def _fill(db: Db, n: int, now: datetime, started: float, ledger: int) -> dict[str, int]:
     today = local_today(now, TZ)
     austin = await db.scalar("SELECT id FROM location WHERE name = 'Austin North'")
     el_paso = await db.scalar("SELECT id FROM location WHERE name = 'El Paso'")
@@ -326,10 +328,10 @@ async def _fill(db: Db, n: int, now: datetime, started: float) -> dict[str, int]
     }
     c0, v0, inv0 = base["client"], base["vehicle"], base["invoice"]
     p0, a0, card0 = base["payment"], base["paymentallocation"], base["cardonfile"]
-    for price in (4500, 8500):  # the SQL below rounds tax as the domain does, for these
-        assert tax_cents(price, 825) == (price * 825 + 5000) // 10000
+    for cents in (4500, 8500):  # the SQL below rounds tax as the domain does, for these
+        assert tax_cents(cents, 825) == (cents * 825 + 5000) // 10000
     await db.execute("BEGIN")
-    await db.fill_seq(max(n, INVOICES_PER_CLIENT))
+    await db.fill_seq(max(n, ledger))
     await db.execute("CREATE TABLE bench_first (k integer PRIMARY KEY, name text)")
     await db.execute("CREATE TABLE bench_last (k integer PRIMARY KEY, name text)")
     await db.execute("CREATE TABLE bench_car (k integer PRIMARY KEY, make text, model text)")
@@ -388,7 +390,7 @@ async def _fill(db: Db, n: int, now: datetime, started: float) -> dict[str, int]
     back = "((j.x - 1) / cv.n)"
     end_ = db.add_days("v.paid_through", f"-{back} * v.billing_cycle_days")
     start_ = db.add_days("v.paid_through", f"-({back} + 1) * v.billing_cycle_days + 1")
-    iid = f"({inv0} + ({ci} - 1) * {INVOICES_PER_CLIENT} + j.x)"
+    iid = f"({inv0} + ({ci} - 1) * {ledger} + j.x)"
     price = (
         "(CASE WHEN v.billing_cycle_days = 14 THEN loc.price_14_cents ELSE loc.price_30_cents END)"
     )
@@ -407,12 +409,12 @@ async def _fill(db: Db, n: int, now: datetime, started: float) -> dict[str, int]
             {price}, ({price} * loc.tax_rate_bp + 5000) / 10000, {start_}, 'paid',
             {start_}, {end_}, {paid_at}, {paid_at}, NULL, NULL
         FROM bench_cv cv
-        JOIN bench_seq j ON j.x <= {INVOICES_PER_CLIENT - 1}
+        JOIN bench_seq j ON j.x <= {ledger - 1}
         JOIN vehicle v ON v.id = cv.first_id + (j.x - 1) % cv.n
         JOIN client c ON c.id = cv.client_id
         JOIN location loc ON loc.id = c.location_id""")
     open_charge = f"{h('cv.client_id', 15, 100)} < 15"
-    charge_id = f"({inv0} + (cv.client_id - {c0}) * {INVOICES_PER_CLIENT})"
+    charge_id = f"({inv0} + (cv.client_id - {c0}) * {ledger})"
     charge_age = f"1 + {h('cv.client_id', 16, 40)}"
     await db.execute(f"""
         INSERT INTO invoice (id, number, client_id, vehicle_id, kind, description, amount_cents,
@@ -489,15 +491,21 @@ async def _fill(db: Db, n: int, now: datetime, started: float) -> dict[str, int]
 
 async def make_due(db: Db, count: int, today: date) -> int:
     """Make the vehicles of the first `count` active enrollments due today (paid through
-    tomorrow: within AutoPay's lead days). Returns how many were made due."""
+    tomorrow: within AutoPay's lead days), and every other enrolled vehicle not due (a set
+    built days ago has aged). Returns how many are due."""
+    first = f"SELECT vehicle_id FROM autopayenrollment WHERE active ORDER BY id LIMIT {count}"
+    enrolled = "SELECT vehicle_id FROM autopayenrollment WHERE active"
+    soon = db.add_days(db.date(today), "3")
+    await db.execute(f"""
+        UPDATE vehicle SET paid_through = {db.add_days(db.date(today), "10")}
+        WHERE paid_through <= {soon} AND id IN ({enrolled}) AND id NOT IN ({first})""")
     await db.execute(f"""
         UPDATE vehicle SET paid_through = {db.add_days(db.date(today), "1")}
-        WHERE id IN (SELECT vehicle_id FROM autopayenrollment WHERE active
-                     ORDER BY id LIMIT {count})""")
+        WHERE id IN ({first})""")
     return (
         await db.scalar(
             f"SELECT count(*) FROM vehicle v JOIN autopayenrollment e ON e.vehicle_id = v.id "
-            f"WHERE e.active AND v.paid_through <= {db.add_days(db.date(today), '3')}"
+            f"WHERE e.active AND v.paid_through <= {soon}"
         )
         or 0
     )
@@ -524,14 +532,22 @@ async def finish(t: Target, counts: dict[str, int], now: datetime, started: floa
         await db.close()
 
 
-def ensure(name: str, rebuild: bool = False, due: int | None = None) -> Target:
-    """The data set `name`, built if missing (or `rebuild`), migrated to the newest schema."""
+def ensure(
+    name: str,
+    rebuild: bool = False,
+    due: int | None = None,
+    ledger: int = LEDGER,
+    migrate: bool = True,
+) -> Target:
+    """The data set `name`, built if missing (or `rebuild`); one that is present is migrated
+    to the newest schema (unless not `migrate`: bench/source.py migrates to the code run)."""
     t = target(name)
     now = datetime.now(UTC)
     started = time.monotonic()
     if not rebuild and asyncio.run(is_complete(t)):
-        print(f"{t.name}: present ({t.url}); applying any newer migrations", flush=True)
-        upgrade(t.url)
+        print(f"{t.name}: present ({t.url})", flush=True)
+        if migrate:
+            upgrade(t.url)
     else:
         print(f"{t.name}: building {t.clients:,} clients at {t.url}", flush=True)
         asyncio.run(recreate(t))
@@ -539,7 +555,7 @@ def ensure(name: str, rebuild: bool = False, due: int | None = None) -> Target:
         log("schema (migrations)", started)
         asyncio.run(seed_demo(t.url, now))
         log("demo seed", started)
-        counts = asyncio.run(fill(t, now, started))
+        counts = asyncio.run(fill(t, now, started, ledger))
         asyncio.run(finish(t, counts, now, started))
         print(f"{t.name}: built in {time.monotonic() - started:.0f} s: {counts}", flush=True)
     if due is not None:
@@ -560,9 +576,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("sets", nargs="*", default=["10k", "100k", "sqlite-100k"])
     parser.add_argument("--rebuild", action="store_true", help="drop and build again")
     parser.add_argument("--due", type=int, help="make the first N enrolled vehicles due today")
+    parser.add_argument(
+        "--ledger", type=int, default=LEDGER, help="invoices per client when building (min 2)"
+    )
     args = parser.parse_args(argv)
     for name in args.sets:
-        t = ensure(name, rebuild=args.rebuild, due=args.due)
+        t = ensure(name, rebuild=args.rebuild, due=args.due, ledger=max(2, args.ledger))
         print(f"{t.name}: DATABASE_URL={t.url}")
 
 

@@ -13,7 +13,8 @@ Cases (`--only`, comma-separated; default all):
   search    GET /plus/?q=<fragment>, HX-Request; fragments of names, phone digits, accounts
   client    GET /plus/clients/{id}
   history   GET /plus/clients/{id}/history (Account History)
-  pay       GET /pay/{token}: the Secure Payment page of links sent just before
+  pay       GET /pay/{token}: the Secure Payment page of 200 links sent just before (to the
+            first 200 clients of the sample; the links stay in the set)
   payment   a sandbox link payment (open the page, tokenize the card, submit): an httpx loop of
             `--payments` links, `--payment-concurrency` at a time, timing the submission; the bare
             side answers the same loop. The links are sent to a reserved slice of clients
@@ -21,6 +22,9 @@ Cases (`--only`, comma-separated; default all):
 Each page case requests a thousand clients (a fixed sample of Austin North accounts) in random
 order; staff pages are signed in as agent@demo.test (one sign-in, its cookie given to wrk).
 Connections: 64 per run, 16 for search (the figures of issue 12); `--connections N` sets all.
+wrk sends no Accept-Encoding: both sides answer uncompressed (bench/page_weight.py measures the
+bytes a browser gets). The server and the CLI run the code of `--source` (default HEAD; see
+bench/source.py), the set migrated to that code's schema.
 
 Prints, per run: req/s, p50/p95/p99 (wrk's own histogram, through a Lua `done`), non-2xx
 answers and socket errors, and the load average (/proc/loadavg) before and after; then per
@@ -54,7 +58,7 @@ import httpx  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
 from app.store.db import make_engine, make_sessionmaker  # noqa: E402
-from bench import data  # noqa: E402
+from bench import data, source  # noqa: E402
 from tests.html import parse  # noqa: E402
 from tests.servers import free_port, send_links, server_env, start_server, wait_healthy  # noqa: E402
 
@@ -302,7 +306,7 @@ def loop_run(side: str, seconds: list[float], wall: float, bad: int, before: str
 
 
 def median(runs: list[Run], attr: str) -> float:
-    return statistics.median(getattr(r, attr) for r in runs)
+    return float(statistics.median(getattr(r, attr) for r in runs))
 
 
 def report(runs: list[Run], cases: Sequence[str]) -> None:
@@ -336,6 +340,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="server processes")
     parser.add_argument("--payments", type=int, default=200, help="links paid per payment round")
     parser.add_argument("--payment-concurrency", type=int, default=8)
+    parser.add_argument("--source", default="HEAD", help="commit to serve ('.': working tree)")
     parser.add_argument("--redis", default=REDIS_URL, help="REDIS_URL of the server ('' : files)")
     args = parser.parse_args(argv)
     cases = [c.strip() for c in args.only.split(",") if c.strip()]
@@ -344,16 +349,14 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"unknown case(s) {sorted(unknown)}; choose from {', '.join(CASES)}")
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install -y wrk (make bench does)")
-    url = args.db if "://" in args.db else data.ensure(args.db).url
+    url = args.db if "://" in args.db else data.ensure(args.db, migrate=False).url
 
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-    ).stdout.strip()  # fmt: skip
+    work = Path(tempfile.mkdtemp(prefix="bench-load-"))
+    src, commit = source.export(args.source, work)
+    commit += f" (schema {source.migrate(url, src)})"
     print(f"bench/load.py {shlex.join(sys.argv[1:])}")
     print(f"commit {commit}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, "
           f"database {url}, {args.workers} server processes, load {loadavg()}")  # fmt: skip
-
-    work = Path(tempfile.mkdtemp(prefix="bench-load-"))
     bodies = work / "bodies"
     bodies.mkdir()
     env = server_env(
@@ -364,7 +367,7 @@ def main(argv: list[str] | None = None) -> None:
         PAY_REQUESTS_PER_MINUTE="1000000000",
         LOG_LEVEL="WARNING",
     )
-    app = start_server(env, work, ready_within=120)
+    app = start_server(env, src, ready_within=120)
     bare = None
     runs: list[Run] = []
     try:
@@ -445,8 +448,9 @@ def main(argv: list[str] | None = None) -> None:
             bare.terminate()
             bare.wait(timeout=10)
         app.stop()
+        (work / "server.log").write_bytes(app.log_path.read_bytes())
     report(runs, cases)
-    print(f"\nserver logs and wrk scripts: {work}")
+    print(f"\nserver log and wrk scripts: {work}")
 
 
 if __name__ == "__main__":

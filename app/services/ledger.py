@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from app.domain import outcomes
 from app.domain.errors import DomainError
 from app.domain.money import parse_amount
 from app.domain.numbers import parse_id
@@ -17,19 +17,13 @@ from app.domain.periods import local_today
 from app.domain.summary import InvoiceSummary
 from app.services import audit
 from app.services.summary import NotFound
+from app.store import reads
 from app.store.locks import lock_client
-from app.store.models import (
-    Client,
-    Invoice,
-    Payment,
-    PaymentAllocation,
-    Refund,
-    StaffUser,
-    Vehicle,
-)
+from app.store.models import Client, Invoice, Payment, PaymentAllocation, StaffUser
 from app.store.repo import add_invoice
 
 MAX_INVOICE_CENTS = 1_000_000  # $10,000.00
+PAGE_SIZE = 50
 VOID_ROLES = ("supervisor", "admin")
 CHANNELS = {
     "link": "Secure Payment Link",
@@ -74,196 +68,103 @@ class LedgerRow:
 
 
 @dataclass(frozen=True)
-class _VoidedAfterPaid:
-    invoice: Invoice
-
-
-@dataclass(frozen=True)
 class Ledger:
-    rows: list[LedgerRow]  # newest first
-    balance_cents: int
+    rows: list[LedgerRow]  # newest first, one page
+    balance_cents: int  # the account's balance, after every entry
     past_due_cents: int
+    older: str | None  # where the next (older) page starts; None on the last page
 
 
-def _local(at: datetime, tz: str) -> date:
-    return local_today(at, tz)
+class BadCursor(DomainError):
+    message = "That page of the history does not exist. Start again from the newest entries."
 
 
-async def ledger(session: AsyncSession, client_id: int, now: datetime, tz: str) -> Ledger:
-    """Invoices and payment attempts with a running balance (oldest → newest, shown newest first).
-
-    Open and paid invoices add to the balance; void ones do not. Succeeded payments take away;
-    failed and pending attempts are listed for staff but change nothing.
-    """
-    vehicles = {
-        v.id: v.label
-        for v in (await session.execute(select(Vehicle).where(col(Vehicle.client_id) == client_id)))
-        .scalars()
-        .all()
-    }
-    invoices = (
-        (await session.execute(select(Invoice).where(col(Invoice.client_id) == client_id)))
-        .scalars()
-        .all()
-    )
-    payments = (
-        (await session.execute(select(Payment).where(col(Payment.client_id) == client_id)))
-        .scalars()
-        .all()
-    )
-    refunds = (
-        (
-            await session.execute(
-                select(Refund).where(
-                    col(Refund.client_id) == client_id, col(Refund.status) != "failed"
-                )
-            )
-        )
-        .scalars()
-        .all()
-    )
-    held = {
-        int(invoice_id): int(cents)
-        for invoice_id, cents in (
-            await session.execute(
-                select(col(PaymentAllocation.invoice_id), func.sum(PaymentAllocation.amount_cents))
-                .join(Invoice, col(Invoice.id) == col(PaymentAllocation.invoice_id))
-                .where(col(Invoice.client_id) == client_id)
-                .group_by(col(PaymentAllocation.invoice_id))
-            )
-        ).all()
-    }
-    return build_ledger(list(invoices), list(payments), vehicles, now, tz, list(refunds), held)
+_CURSOR = re.compile(r"([0-9]{1,16})\.([0-3])\.([0-9]{1,10})")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def _card(payment: Payment) -> str:
-    if payment.card_brand and payment.card_last4:
-        return f"{payment.card_brand} ending {payment.card_last4}"
-    return "Card"
+def cursor(key: reads.LedgerKey) -> str:
+    """The "Older" link's `before`: microseconds since 1970, rank and id of the last row."""
+    micros = (key.at - _EPOCH) // timedelta(microseconds=1)
+    return f"{micros}.{key.rank}.{key.id}"
 
 
-def build_ledger(
-    invoices: list[Invoice],
-    payments: list[Payment],
-    vehicles: dict[int | None, str],
+def parse_cursor(text: str) -> reads.LedgerKey:
+    match = _CURSOR.fullmatch(text)
+    if match is None:
+        raise BadCursor()
+    micros, rank, row_id = (int(g) for g in match.groups())
+    try:
+        at = _EPOCH + timedelta(microseconds=micros)
+    except OverflowError:
+        raise BadCursor() from None
+    return reads.LedgerKey(at=at, rank=rank, id=row_id)
+
+
+async def ledger(
+    session: AsyncSession,
+    client_id: int,
+    *,
     now: datetime,
     tz: str,
-    refunds: list[Refund] | None = None,
-    held: dict[int, int] | None = None,
+    vehicles: dict[int, str],
+    before: str = "",
+    size: int = PAGE_SIZE,
 ) -> Ledger:
-    """The pure part: order the entries and run the balance. Money that went through takes
-    away (whatever was refunded later); a refund given back adds to it again. `held`: what
-    payments still hold of each invoice (an open invoice owes the rest). An invoice that was
-    paid, then voided by a refund, counted until it was voided: a credit row takes it away."""
+    """One page of the account's invoices, payments and refunds, newest first, each with the
+    running balance after it (computed over the whole account by the database). `before`: the
+    page's cursor (empty for the newest page); BadCursor when it is not one."""
     today = local_today(now, tz)
-    held = held or {}
-    entries: list[tuple[datetime, int, int, object]] = []
-    given_back = {
-        inv.id for inv in invoices if inv.status == "void" and inv.id in held and inv.voided_at
-    }
-    for inv in invoices:
-        # An invoice enters the ledger when it was issued; a payment's own monitoring invoice
-        # sorts just before the payment that created it (same time, lower rank).
-        entries.append((inv.created_at, 0, inv.id or 0, inv))
-        if inv.id in given_back:
-            assert inv.voided_at is not None
-            entries.append((inv.voided_at, 3, inv.id or 0, _VoidedAfterPaid(inv)))
-    for pay in payments:
-        entries.append((pay.completed_at or pay.created_at, 1, pay.id or 0, pay))
-    by_payment = {p.id: p for p in payments}
-    for ref in refunds or []:
-        entries.append((ref.completed_at or ref.created_at, 2, ref.id or 0, ref))
-    entries.sort(key=lambda e: (e[0], e[1], e[2]))
+    key = parse_cursor(before) if before else None
+    page = await reads.ledger_page(session, client_id, today=today, before=key, size=size)
+    return Ledger(
+        rows=[_row(e, vehicles, today, tz) for e in page.entries],
+        balance_cents=page.balance_cents,
+        past_due_cents=page.past_due_cents,
+        older=cursor(page.older) if page.older else None,
+    )
 
-    balance = 0
-    past_due = 0
-    rows: list[LedgerRow] = []
-    for at, _, _, item in entries:
-        if isinstance(item, _VoidedAfterPaid):
-            inv = item.invoice
-            balance -= inv.total_cents
-            rows.append(
-                LedgerRow(
-                    kind="credit",
-                    id=inv.id or 0,
-                    on=_local(at, tz),
-                    at=at,
-                    reference=inv.number,
-                    description=f"Voided {inv.number}: the period was given back by a refund",
-                    vehicle=vehicles.get(inv.vehicle_id, "") if inv.vehicle_id else "",
-                    status="credited",
-                    charge_cents=None,
-                    payment_cents=inv.total_cents,
-                    balance_cents=balance,
-                )
-            )
-        elif isinstance(item, Invoice):
-            counts = item.status != "void" or item.id in given_back
-            if counts:
-                balance += item.total_cents
-            status = "given back" if item.id in given_back else item.status
-            owed = item.total_cents - held.get(item.id or 0, 0)
-            if status == "open" and item.due_date < today:
-                status = "past-due"
-                past_due += owed
-            rows.append(
-                LedgerRow(
-                    kind="invoice",
-                    id=item.id or 0,
-                    on=_local(at, tz),
-                    at=at,
-                    reference=item.number,
-                    description=item.description,
-                    vehicle=vehicles.get(item.vehicle_id, "") if item.vehicle_id else "",
-                    status=status,
-                    charge_cents=item.total_cents,
-                    payment_cents=None,
-                    balance_cents=balance,
-                    voidable=item.status == "open" and held.get(item.id or 0, 0) == 0,
-                )
-            )
-        elif isinstance(item, Refund):
-            if item.status == "succeeded":
-                balance += item.amount_cents
-            paid = by_payment.get(item.payment_id)
-            rows.append(
-                LedgerRow(
-                    kind="refund",
-                    id=item.id or 0,
-                    on=_local(at, tz),
-                    at=at,
-                    reference=_card(paid) if paid else "Card",
-                    description=f"Refund — {item.reason}",
-                    vehicle=vehicles.get(paid.vehicle_id, "") if paid and paid.vehicle_id else "",
-                    status="refunded" if item.status == "succeeded" else "refund pending",
-                    charge_cents=item.amount_cents,
-                    payment_cents=None,
-                    balance_cents=balance,
-                )
-            )
-        else:
-            assert isinstance(item, Payment)
-            if item.status in outcomes.SETTLED:
-                balance -= item.amount_cents
-            rows.append(
-                LedgerRow(
-                    kind="payment",
-                    id=item.id or 0,
-                    on=_local(at, tz),
-                    at=at,
-                    reference=_card(item),
-                    description=f"Payment — {CHANNELS.get(item.channel, item.channel)}",
-                    vehicle=vehicles.get(item.vehicle_id, "") if item.vehicle_id else "",
-                    status=item.status,
-                    charge_cents=None,
-                    payment_cents=item.amount_cents,
-                    balance_cents=balance,
-                    failure=item.failure_message if item.status == "failed" else None,
-                    refundable=item.status in ("succeeded", "partially_refunded"),
-                )
-            )
-    rows.reverse()
-    return Ledger(rows=rows, balance_cents=balance, past_due_cents=past_due)
+
+def _card(brand: str | None, last4: str | None) -> str:
+    return f"{brand} ending {last4}" if brand and last4 else "Card"
+
+
+def _row(e: reads.LedgerEntry, vehicles: dict[int, str], today: date, tz: str) -> LedgerRow:
+    """How an entry reads in the ledger; its amounts and balance are the database's."""
+    card = _card(e.card_brand, e.card_last4)
+    charge: int | None = e.cents
+    payment: int | None = None
+    status = e.status
+    if e.kind == "credit":
+        reference, charge, payment = e.reference or "", None, e.cents
+        description = f"Voided {e.reference}: the period was given back by a refund"
+    elif e.kind == "invoice":
+        reference, description = e.reference or "", e.description
+        if status == "open" and e.due_date is not None and e.due_date < today:
+            status = "past-due"
+    elif e.kind == "refund":
+        reference, description = card, f"Refund — {e.description}"
+        status = "refunded" if e.status == "succeeded" else "refund pending"
+    else:
+        channel = e.channel or ""
+        reference, charge, payment = card, None, e.cents
+        description = f"Payment — {CHANNELS.get(channel, channel)}"
+    return LedgerRow(
+        kind=e.kind,
+        id=e.id,
+        on=local_today(e.at, tz),
+        at=e.at,
+        reference=reference,
+        description=description,
+        vehicle=vehicles.get(e.vehicle_id, "") if e.vehicle_id else "",
+        status=status,
+        charge_cents=charge,
+        payment_cents=payment,
+        balance_cents=e.balance_cents,
+        failure=e.failure if e.kind == "payment" and e.status == "failed" else None,
+        voidable=e.kind == "invoice" and e.status == "open" and e.held_cents == 0,
+        refundable=e.kind == "payment" and e.status in ("succeeded", "partially_refunded"),
+    )
 
 
 def validate_invoice(

@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import case, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
@@ -17,6 +17,7 @@ from app.domain.errors import DomainError, InvalidPaymentMethod
 from app.domain.summary import InvoiceSummary
 from app.services import audit, cards, payments
 from app.services.summary import NotFound
+from app.store import reads
 from app.store.models import Client, Location, PaymentLink
 
 log = logging.getLogger("monitorpay.pay")
@@ -40,27 +41,31 @@ class LinkState:
 async def find(session: AsyncSession, token: str, now: datetime) -> LinkState:
     if not links.well_formed(token):
         raise LinkNotFound()
-    link = (
+    row = (
         await session.execute(
-            select(PaymentLink)
+            select(
+                PaymentLink,
+                col(Client.first_name),
+                col(Client.last_name),
+                col(Client.location_id),
+                col(Client.language),
+            )
+            .join(Client, col(Client.id) == col(PaymentLink.client_id))
             .where(col(PaymentLink.token_hash) == links.hash_token(token))
             .execution_options(populate_existing=True)  # payments change it in other sessions
         )
-    ).scalar_one_or_none()
-    if link is None:
+    ).one_or_none()
+    if row is None:
         raise LinkNotFound()
-    client = await session.get(Client, link.client_id)
-    assert client is not None
-    location = await session.get(Location, client.location_id)
-    assert location is not None
+    link, first_name, last_name, location_id, language = row
     return LinkState(
         link=link,
         status=links.effective_status(link.status, link.expires_at, now),
         summary=InvoiceSummary.from_json(link.summary_json),
-        payer_name=client.short_name,
-        location=location,
+        payer_name=f"{first_name} {last_name[:1]}.",
+        location=await reads.location(session, location_id),
         seconds_left=links.seconds_left(link.expires_at, now),
-        language=client.language,
+        language=language,
     )
 
 
@@ -71,15 +76,13 @@ async def mark_opened(session: AsyncSession, state: LinkState, now: datetime) ->
     result = await session.execute(
         update(PaymentLink)
         .where(col(PaymentLink.id) == state.link.id, col(PaymentLink.opened_at).is_(None))
-        .values(opened_at=now)
-    )
-    await session.execute(
-        update(PaymentLink)
-        .where(
-            col(PaymentLink.id) == state.link.id,
-            col(PaymentLink.status).in_(("queued", "sent", "delivered")),
+        .values(
+            opened_at=now,
+            status=case(
+                (col(PaymentLink.status).in_(("queued", "sent", "delivered")), "opened"),
+                else_=col(PaymentLink.status),
+            ),
         )
-        .values(status="opened")
     )
     if result.rowcount == 1:  # type: ignore[attr-defined]
         audit.record(

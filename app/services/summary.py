@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -13,7 +13,8 @@ from app.domain.errors import DomainError
 from app.domain.periods import check_days, local_today
 from app.domain.summary import Basis, InvoiceSummary, OpenInvoice, VehicleRef, build_summary
 from app.i18n import N_
-from app.store.models import Client, Invoice, Location, PaymentAllocation, Vehicle
+from app.store import reads
+from app.store.models import Client, Invoice, Location, Vehicle
 
 
 class NotFound(DomainError):
@@ -53,34 +54,8 @@ async def load_account(session: AsyncSession, client_id: int) -> Account:
 
 
 async def open_invoices(session: AsyncSession, client_id: int) -> list[OpenInvoice]:
-    """The account's open invoices with what is still due on each: the total, less what
-    payments still hold of it (an invoice a partial refund reopened owes only its share)."""
-    held = (
-        select(
-            col(PaymentAllocation.invoice_id),
-            func.sum(PaymentAllocation.amount_cents).label("held"),
-        )
-        .group_by(col(PaymentAllocation.invoice_id))
-        .subquery()
-    )
-    rows = (
-        await session.execute(
-            select(Invoice, func.coalesce(held.c.held, 0))
-            .outerjoin(held, held.c.invoice_id == col(Invoice.id))
-            .where(col(Invoice.client_id) == client_id, col(Invoice.status) == "open")
-            .order_by(col(Invoice.due_date), col(Invoice.id))
-        )
-    ).all()
-    return [
-        OpenInvoice(
-            id=i.id or 0,
-            number=i.number,
-            description=i.description,
-            total_cents=i.total_cents - int(held_cents),
-            due_date=i.due_date,
-        )
-        for i, held_cents in rows
-    ]
+    """The account's open invoices with what is still due on each (store/reads.py)."""
+    return await reads.open_invoices(session, client_id)
 
 
 def find_vehicle(account: Account, vehicle_id: int) -> Vehicle:
@@ -90,23 +65,35 @@ def find_vehicle(account: Account, vehicle_id: int) -> Vehicle:
     raise NotFound(N_("Choose one of this client's vehicles."))
 
 
-async def compute(
-    session: AsyncSession, *, client_id: int, vehicle_id: int, days: int, now: datetime
+def summarize(
+    location: Location,
+    vehicle: Vehicle | reads.VehicleView,
+    days: int,
+    now: datetime,
+    invoices: list[OpenInvoice],
 ) -> InvoiceSummary:
-    """The summary the payer would pay right now. Vehicles are looked up within the client."""
+    """The summary for paying `days` on `vehicle` now, from what the caller has read."""
     check_days(days)
-    account = await load_account(session, client_id)
-    vehicle = find_vehicle(account, vehicle_id)
     return build_summary(
-        today=local_today(now, account.location.timezone),
+        today=local_today(now, location.timezone),
         vehicle=VehicleRef(
             id=vehicle.id or 0, label=vehicle.label, paid_through=vehicle.paid_through
         ),
         days=days,
-        price_cents=account.location.price_for(days),
-        tax_rate_bp=account.location.tax_rate_bp,
-        open_invoices=await open_invoices(session, client_id),
+        price_cents=location.price_for(days),
+        tax_rate_bp=location.tax_rate_bp,
+        open_invoices=invoices,
     )
+
+
+async def compute(
+    session: AsyncSession, *, client_id: int, vehicle_id: int, days: int, now: datetime
+) -> InvoiceSummary:
+    """The summary the payer would pay right now, from this transaction's reads (what charges
+    uses this). Vehicles are looked up within the client."""
+    account = await load_account(session, client_id)
+    vehicle = find_vehicle(account, vehicle_id)
+    return summarize(account.location, vehicle, days, now, await open_invoices(session, client_id))
 
 
 async def current_basis(session: AsyncSession, *, client_id: int, vehicle_id: int) -> Basis:

@@ -1,16 +1,25 @@
-"""Engine and sessions. SQLite gets WAL, a busy timeout and foreign keys; PostgreSQL as it is."""
+"""Engine and sessions. SQLite gets WAL, a busy timeout and foreign keys. PostgreSQL gets no
+ping per checkout (a round trip on every request): a connection the server closed (restart,
+terminated backend, idle timeout) is noticed by asyncpg itself and replaced at checkout without
+asking the server; connections are recycled after `RECYCLE_SECONDS`, below the usual idle
+limits of servers and proxies. A connection that dies in use fails that one request, and
+SQLAlchemy then renews every connection of the pool opened before it."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+
+RECYCLE_SECONDS = 1800
 
 
 def make_engine(
@@ -35,7 +44,19 @@ def make_engine(
             cur.close()
 
         return engine
-    return create_async_engine(url, pool_pre_ping=True, **kwargs)
+    engine = create_async_engine(url, pool_recycle=RECYCLE_SECONDS, **kwargs)
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _unusable(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+        """Closed by the server, or opened on another event loop (an engine shared by two
+        loops, as tests do): the pool replaces it, without a round trip."""
+        driver = getattr(dbapi_conn, "driver_connection", None)
+        if driver is None:
+            return
+        if driver.is_closed() or getattr(driver, "_loop", None) is not asyncio.get_running_loop():
+            raise DisconnectionError("connection closed or on another event loop")
+
+    return engine
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

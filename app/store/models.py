@@ -150,7 +150,7 @@ class Refund(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     payment_id: int = Field(foreign_key="payment.id", index=True)
-    client_id: int = Field(foreign_key="client.id")
+    client_id: int = Field(foreign_key="client.id", index=True)
     amount_cents: int
     kind: str = Field(max_length=12)  # staff | conflict
     reason: str = Field(max_length=200)

@@ -49,17 +49,6 @@ async def client_links(session: AsyncSession, client_id: int, limit: int = 50) -
     ]
 
 
-async def latest_link(session: AsyncSession, client_id: int) -> PaymentLink | None:
-    return (
-        await session.execute(
-            select(PaymentLink)
-            .where(col(PaymentLink.client_id) == client_id)
-            .order_by(col(PaymentLink.created_at).desc(), col(PaymentLink.id).desc())
-            .limit(1)
-        )
-    ).scalar_one_or_none()
-
-
 async def recent_sms(session: AsyncSession, limit: int = 100) -> list[SmsMessage]:
     return list(
         (await session.execute(select(SmsMessage).order_by(col(SmsMessage.id).desc()).limit(limit)))

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
-from litestar.exceptions import NotFoundException
+from litestar.exceptions import ClientException, NotFoundException
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,12 +24,15 @@ from app.domain.refunds import RefundInvalid, check_refund, refundable_cents
 from app.formatting import money
 from app.services import ledger, payments, refunds, take_payment
 from app.services.cards import CardExpired
-from app.services.summary import Account, NotFound, PaymentsNotAccepted
+from app.services.summary import NotFound, PaymentsNotAccepted
 from app.store.models import Payment, Refund
+from app.store.reads import AccountView as Account
 from app.web.deps import ClockDep, Db, SettingsDep, Staff, release_connection
 from app.web.forms import FINGERPRINT, MAX_ID, Form, is_htmx, parse_id, read_form
-from app.web.plus import VARY, account_or_404, client_header_context
+from app.web.plus import VARY, account_or_404, client_header_context, header_with_open_invoices
 from app.web.render import render
+
+LEDGER_VARY = {"Vary": "HX-Request, HX-Target"}
 
 
 def _base(client_id: int) -> str:
@@ -37,24 +40,37 @@ def _base(client_id: int) -> str:
 
 
 async def _context(
-    db: AsyncSession, staff: Any, account: Account, now: datetime, with_ledger: bool = True
+    db: AsyncSession,
+    staff: Any,
+    account: Account,
+    now: datetime,
+    with_ledger: bool = True,
+    before: str = "",
 ) -> dict[str, Any]:
-    """What the tab's templates use. An htmx answer that only redraws the action panel
-    (`with_ledger=False`) skips reading the whole ledger."""
-    ctx = await client_header_context(db, account, now)
+    """What the tab's templates use: with the ledger's page that starts `before` (the newest
+    without it), or without the ledger, for an htmx answer that only redraws the panel."""
+    if with_ledger:
+        tz = account.location.timezone
+        try:
+            led = await ledger.ledger(
+                db, account.client.id, now=now, tz=tz, vehicles=account.labels, before=before
+            )
+        except ledger.BadCursor as exc:
+            raise ClientException(detail=exc.message) from None
+        ctx = client_header_context(account, led.past_due_cents)
+    else:
+        led = None
+        ctx, _ = await header_with_open_invoices(db, account, now)
     ctx.update(
         staff=staff,
         tab="history",
         now=now,
         today=local_today(now, account.location.timezone),
-        ledger=(
-            await ledger.ledger(db, account.client.id or 0, now, account.location.timezone)
-            if with_ledger
-            else None
-        ),
+        ledger=led,
+        before=before,
         can_void=staff.role in ledger.VOID_ROLES,
         can_refund=staff.role in refunds.REFUND_ROLES,
-        base=_base(account.client.id or 0),
+        base=_base(account.client.id),
         action="",
         form=Form(),
         notice=None,
@@ -100,10 +116,15 @@ class HistoryController(Controller):
         added: FromQuery[str] = "",
         voided: FromQuery[str] = "",
         refunded: FromQuery[int | None] = None,
+        before: FromQuery[str] = "",
     ) -> Response[Any]:
+        """The tab, or with `before` one older page of the ledger (the "Older" link; htmx
+        aiming at #ledger gets only the ledger)."""
         now = clock.now()
         account = await account_or_404(db, client_id)
-        ctx = await _context(db, staff, account, now)
+        ctx = await _context(db, staff, account, now, before=before[:40])
+        if is_htmx(request) and request.headers.get("hx-target") == "ledger":
+            return render("plus/_ledger.html", headers=LEDGER_VARY, oob=False, **ctx)
         if action == "add_invoice":
             ctx.update(action="add_invoice")
         elif action == "take_payment":
@@ -121,7 +142,7 @@ class HistoryController(Controller):
             payment = await db.get(Payment, refund.payment_id) if refund else None
             if refund is not None and payment is not None and refund.client_id == client_id:
                 ctx["notice"] = _refund_notice(refund, payment)
-        return render("plus/history.html", headers=VARY, **ctx)
+        return render("plus/history.html", headers=LEDGER_VARY, **ctx)
 
     # -- Add New Invoice -------------------------------------------------------------------
     @get("/invoice-form", name="plus_invoice_form")
@@ -236,7 +257,7 @@ class HistoryController(Controller):
         try:
             quote = await take_payment.quote(
                 db,
-                client_id=account.client.id or 0,
+                client_id=account.client.id,
                 vehicle_id=parse_id(vehicle_id) or 0,  # one of this client's (checked above)
                 days=parse_days(form.get("days")),
                 now=now,

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 PAY_PER_MINUTE = 60
 WEBHOOKS_PER_MINUTE = 600
 STORE = "limits"
+LIMITED = ("/pay/", "/webhooks/")  # the prefixes of rate_limits() below
 
 
 class RateLimitPage(RateLimitMiddleware):
@@ -52,6 +53,9 @@ class RateLimitPage(RateLimitMiddleware):
     `Retry-After` header (raised as an exception, the headers would be dropped by the page)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not scope.get("path", "").startswith(LIMITED):  # most requests: no Request built
+            await self.app(scope, receive, send)
+            return
         app = scope["litestar_app"]
         request: Request[Any, Any, Any] = app.request_class(scope)
         if not await self.should_check_request(request=request):

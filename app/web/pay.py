@@ -147,7 +147,8 @@ class PayController(Controller):
                         state, settings, Form(), 200, next_action_secret=result.client_secret
                     )
             return _confirming(state, settings, _challenge_url(settings, token, unresolved))
-        state = await pay_link.find(db, token, clock.now())
+        if state.link.claim_payment_id is not None:  # settled just now: read what it left
+            state = await pay_link.find(db, token, clock.now())
         # The browser that paid and was left waiting (confirming, the bank's check) goes on to
         # its receipt, once; opening the paid link again later shows "already paid".
         waited = request.session.pop("pay_waiting", None) == state.link.id
@@ -160,7 +161,8 @@ class PayController(Controller):
         if state.status not in links.LIVE_STATUSES:
             return _final_page(state, settings)
         form = Form()
-        attempt = await db.get(Payment, request.session.pop("pay_attempt", None) or 0)
+        attempt_id = request.session.pop("pay_attempt", None)
+        attempt = await db.get(Payment, attempt_id) if isinstance(attempt_id, int) else None
         if attempt is not None and attempt.link_id == state.link.id and attempt.status == "failed":
             if attempt.failure_code == "abandoned":
                 form.error("card", ABANDONED)

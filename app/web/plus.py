@@ -16,18 +16,12 @@ from app.domain import links as link_rules
 from app.domain.errors import InvalidDays, InvalidPhone
 from app.domain.periods import local_today, parse_days
 from app.domain.phone import national
-from app.domain.summary import InvoiceSummary
+from app.domain.summary import InvoiceSummary, OpenInvoice
 from app.services import client_language, send_link
-from app.services.summary import (
-    Account,
-    NotFound,
-    PaymentsNotAccepted,
-    compute,
-    load_account,
-    open_invoices,
-)
-from app.store import queries
+from app.services.summary import NotFound, PaymentsNotAccepted, summarize
+from app.store import queries, reads
 from app.store.models import PaymentLink
+from app.store.reads import AccountView
 from app.web.deps import ClockDep, Db, SettingsDep, Staff
 from app.web.forms import Form, is_htmx, parse_id, parse_whole, read_form
 from app.web.render import render
@@ -57,25 +51,35 @@ def link_view(link: PaymentLink, now: datetime) -> LinkView:
     )
 
 
-async def account_or_404(db: AsyncSession, client_id: FromPath[int]) -> Account:
-    try:
-        return await load_account(db, client_id)
-    except NotFound:
-        raise NotFoundException() from None
+async def account_or_404(
+    db: AsyncSession, client_id: int, *, latest_link: bool = False
+) -> AccountView:
+    account = await reads.account(db, client_id, latest_link=latest_link)
+    if account is None:
+        raise NotFoundException()
+    return account
 
 
-async def client_header_context(
-    db: AsyncSession, account: Account, now: datetime
-) -> dict[str, Any]:
+def past_due_cents(account: AccountView, invoices: list[OpenInvoice], now: datetime) -> int:
     today = local_today(now, account.location.timezone)
-    invoices = await open_invoices(db, account.client.id or 0)
+    return sum(i.total_cents for i in invoices if i.due_date < today)
+
+
+def client_header_context(account: AccountView, past_due_cents: int) -> dict[str, Any]:
     return {
         "client": account.client,
         "location": account.location,
         "vehicles": account.vehicles,
         "tz": account.location.timezone,
-        "past_due_cents": sum(i.total_cents for i in invoices if i.due_date < today),
+        "past_due_cents": past_due_cents,
     }
+
+
+async def header_with_open_invoices(
+    db: AsyncSession, account: AccountView, now: datetime
+) -> tuple[dict[str, Any], list[OpenInvoice]]:
+    invoices = await reads.open_invoices(db, account.client.id)
+    return client_header_context(account, past_due_cents(account, invoices, now)), invoices
 
 
 def fragment_or_page(
@@ -102,9 +106,9 @@ class PlusController(Controller):
         client_id: FromPath[int],
     ) -> Response[Any]:
         now = clock.now()
-        account = await account_or_404(db, client_id)
-        latest = await queries.latest_link(db, client_id)
-        ctx = await client_header_context(db, account, now)
+        account = await account_or_404(db, client_id, latest_link=True)
+        latest = account.latest_link
+        ctx, _ = await header_with_open_invoices(db, account, now)
         ctx.update(staff=staff, tab="info", state="closed", form=Form(), now=now)
         if latest is not None:
             view = link_view(latest, now)
@@ -150,7 +154,7 @@ class PlusController(Controller):
         """Open the form (no query) or Get Summary (vehicle_id and days given)."""
         now = clock.now()
         account = await account_or_404(db, client_id)
-        ctx = await client_header_context(db, account, now)
+        ctx, invoices = await header_with_open_invoices(db, account, now)
         params = request.query_params
         form = Form(values={k: str(params.get(k, "")) for k in ("vehicle_id", "days", "phone")})
         ctx.update(staff=staff, tab="info", form=form, now=now, state="form")
@@ -160,7 +164,7 @@ class PlusController(Controller):
             form.error("form", PaymentsNotAccepted.message)
             status = 409
         elif "vehicle_id" in params or "days" in params:
-            summary, status = await _get_summary(db, account, form, now)
+            summary, status = _get_summary(account, form, now, invoices)
             if summary is not None:
                 ctx.update(state="summary", summary=summary)
                 if not form.get("phone"):
@@ -186,13 +190,13 @@ class PlusController(Controller):
         now = clock.now()
         account = await account_or_404(db, client_id)
         form = await read_form(request)
-        ctx = await client_header_context(db, account, now)
+        ctx, invoices = await header_with_open_invoices(db, account, now)
         ctx.update(staff=staff, tab="info", form=form, now=now, state="summary")
         if not account.location.accepts_payments:
             form.error("form", PaymentsNotAccepted.message)
             ctx["state"] = "closed"
             return fragment_or_page(request, "plus/_send_link.html", "plus/client.html", ctx, 409)
-        summary, status = await _get_summary(db, account, form, now)
+        summary, status = _get_summary(account, form, now, invoices)
         if summary is None:
             ctx["state"] = "form"
             return fragment_or_page(
@@ -303,7 +307,7 @@ class PlusController(Controller):
     ) -> Response[Any]:
         now = clock.now()
         account = await account_or_404(db, client_id)
-        ctx = await client_header_context(db, account, now)
+        ctx, _ = await header_with_open_invoices(db, account, now)
         rows = await queries.client_links(db, client_id)
         ctx.update(
             staff=staff, tab="links", rows=[(r, link_view(r.link, now)) for r in rows], now=now
@@ -311,25 +315,21 @@ class PlusController(Controller):
         return render("plus/links.html", headers=VARY, **ctx)
 
 
-async def _get_summary(
-    db: AsyncSession, account: Account, form: Form, now: datetime
+def _get_summary(
+    account: AccountView, form: Form, now: datetime, invoices: list[OpenInvoice]
 ) -> tuple[InvoiceSummary | None, int]:
     """Validate vehicle and days from the form and compute the summary (or record errors)."""
-    vehicle_id: int | None = None
+    vehicle = None
     try:
         vehicle_id = parse_id(form.get("vehicle_id"))
-        if vehicle_id is None or vehicle_id not in {v.id for v in account.vehicles}:
-            raise ValueError
-    except ValueError:
+        vehicle = next(v for v in account.vehicles if v.id == vehicle_id)
+    except StopIteration:
         form.error("vehicle_id", "Choose one of this client's vehicles.")
     days = 0
     try:
         days = parse_days(form.get("days"))
     except InvalidDays as exc:
         form.error("days", exc.message)
-    if not form.ok or vehicle_id is None:
+    if not form.ok or vehicle is None:
         return None, 422
-    summary = await compute(
-        db, client_id=account.client.id or 0, vehicle_id=vehicle_id, days=days, now=now
-    )
-    return summary, 200
+    return summarize(account.location, vehicle, days, now, invoices), 200

@@ -19,11 +19,21 @@ class SearchController(Controller):
     async def home(
         self, request: Request[Any, Any, Any], staff: Staff, db: Db, q: FromQuery[str] = ""
     ) -> Response[Any]:
-        q = q.strip()[:80]
-        rows = await search.search_clients(db, q) if q else []
+        q = q.strip()[: search.MAX_QUERY]
+        needle = search.needle(q)
+        found = await search.search_clients(db, needle) if needle else search.Results([], False)
         return fragment_or_page(
             request,
             "plus/_search_results.html",
             "plus/home.html",
-            {"staff": staff, "q": q, "rows": rows},
+            {
+                "staff": staff,
+                "q": q,
+                "searched": needle is not None,
+                "rows": found.rows,
+                "broad": found.broad,
+                "limit": search.LIMIT,
+                "candidates": search.CANDIDATES,
+                "min_chars": search.MIN_CHARS,
+            },
         )

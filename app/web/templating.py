@@ -11,6 +11,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from app import i18n
 from app.domain import phone
 from app.formatting import day, local_datetime, local_time, money
+from app.web import static_assets
 
 
 def configure(engine: JinjaTemplateEngine) -> None:
@@ -24,6 +25,7 @@ def configure(engine: JinjaTemplateEngine) -> None:
     env.filters["mask_phone"] = phone.mask
     env.filters["digits"] = phone.digits
     env.globals["now_year"] = lambda: datetime.now().year
+    env.globals["static_url"] = static_assets.assets().url  # files hashed at start-up
     env.trim_blocks = True
     env.lstrip_blocks = True
 

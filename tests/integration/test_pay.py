@@ -36,10 +36,17 @@ CARDS = {
 
 
 async def make_link(
-    app: Litestar, account: str = "100002", vehicle: str = "F-150", days: int = 30, phone: str = ""
+    app: Litestar,
+    account: str = "100002",
+    vehicle: str = "F-150",
+    days: int = 30,
+    phone: str = "",
+    maker: Any = None,
 ) -> str:
-    """Send a link the way staff do; return the token from the text message."""
-    maker = app.state.sessionmaker
+    """Send a link the way staff do; return the token from the text message. `maker`: the
+    sessionmaker to use instead of the app's (PostgreSQL tests that also drive the app's
+    test client, whose pool lives in another event loop)."""
+    maker = maker or app.state.sessionmaker
     async with maker() as s:
         client = (
             await s.execute(select(Client).where(Client.account_number == account))

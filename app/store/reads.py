@@ -1,0 +1,376 @@
+"""The hot reads, as columns (SQLAlchemy Core): the client's account with its vehicles in one
+statement, its open invoices in one, a page of its ledger in one. Nothing here writes; the
+writes keep the ORM.
+
+Locations are read from a per-process cache that is refreshed every `LOCATION_TTL_SECONDS`
+(and at once for a location it has not seen). Nothing in the app writes locations (the seed
+does, before the server starts); a price changed in the database shows within the TTL on every
+process. It is never what is charged: every path that charges (send link, Take Payment, My
+Account, AutoPay) computes its snapshot from the location it reads in its own transaction, and
+sending a link refuses a total that moved since staff reviewed it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from weakref import WeakKeyDictionary
+
+import sqlalchemy as sa
+from sqlalchemy import Engine, and_, case, func, or_, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.domain import outcomes
+from app.domain.summary import OpenInvoice
+from app.store.models import (
+    Client,
+    Invoice,
+    Location,
+    Payment,
+    PaymentAllocation,
+    PaymentLink,
+    Refund,
+    UTCDateTime,
+    Vehicle,
+)
+
+LOCATION_TTL_SECONDS = 30.0
+
+
+def _table(model: Any) -> sa.Table:
+    table: sa.Table = model.__table__
+    return table
+
+
+client_t, vehicle_t, location_t = _table(Client), _table(Vehicle), _table(Location)
+invoice_t, payment_t, refund_t = _table(Invoice), _table(Payment), _table(Refund)
+allocation_t, link_t = _table(PaymentAllocation), _table(PaymentLink)
+
+
+@dataclass(frozen=True, slots=True)
+class ClientView:
+    id: int
+    account_number: str
+    first_name: str
+    last_name: str
+    phone_e164: str
+    email: str
+    sms_opt_out: bool
+    location_id: int
+    language: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+
+@dataclass(frozen=True, slots=True)
+class VehicleView:
+    id: int
+    year: int
+    make: str
+    model: str
+    plate: str
+    device_serial: str
+    billing_cycle_days: int
+    paid_through: date
+    next_appointment: datetime | None
+
+    @property
+    def label(self) -> str:
+        return f"{self.year} {self.make} {self.model}"
+
+
+@dataclass(frozen=True, slots=True)
+class AccountView:
+    client: ClientView
+    location: Location  # shared by every request of this process: read it, never add it
+    vehicles: list[VehicleView]
+    latest_link: PaymentLink | None = None  # with `account(..., latest_link=True)`
+
+    @property
+    def labels(self) -> dict[int, str]:
+        return {v.id: v.label for v in self.vehicles}
+
+
+# -- locations ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Locations:
+    by_id: dict[int, Location]
+    loaded_at: float
+
+
+_locations: WeakKeyDictionary[Engine, _Locations] = WeakKeyDictionary()
+
+
+async def location(session: AsyncSession, location_id: int) -> Location:
+    engine = session.get_bind()
+    assert isinstance(engine, Engine)
+    cached = _locations.get(engine)
+    now = time.monotonic()
+    if (
+        cached is None
+        or now - cached.loaded_at > LOCATION_TTL_SECONDS
+        or (location_id not in cached.by_id)
+    ):
+        rows = (await session.execute(select(location_t))).mappings().all()
+        cached = _Locations({r["id"]: Location(**r) for r in rows}, now)
+        _locations[engine] = cached
+    return cached.by_id[location_id]
+
+
+# -- the account ----------------------------------------------------------------------------
+_CLIENT_COLS = [getattr(client_t.c, f) for f in ClientView.__dataclass_fields__]
+_VEHICLE_COLS = [getattr(vehicle_t.c, f).label(f"v_{f}") for f in VehicleView.__dataclass_fields__]
+_LINK_COLS = [c.label(f"l_{c.name}") for c in link_t.c]
+
+
+async def account(
+    session: AsyncSession, client_id: int, *, latest_link: bool = False
+) -> AccountView | None:
+    """The client, its location and vehicles (and its newest payment link) in one statement."""
+    stmt = (
+        select(*_CLIENT_COLS, *_VEHICLE_COLS)
+        .outerjoin(vehicle_t, vehicle_t.c.client_id == client_t.c.id)
+        .where(client_t.c.id == client_id)
+        .order_by(vehicle_t.c.id)
+    )
+    if latest_link:
+        other = link_t.alias("newest")
+        newest = (
+            select(other.c.id)
+            .where(other.c.client_id == client_t.c.id)
+            .order_by(other.c.created_at.desc(), other.c.id.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        stmt = stmt.add_columns(*_LINK_COLS).outerjoin(link_t, link_t.c.id == newest)
+    rows = (await session.execute(stmt)).mappings().all()
+    if not rows:
+        return None
+    first = rows[0]
+    client = ClientView(**{f: first[f] for f in ClientView.__dataclass_fields__})
+    vehicles = [
+        VehicleView(**{f: r[f"v_{f}"] for f in VehicleView.__dataclass_fields__})
+        for r in rows
+        if r["v_id"] is not None
+    ]
+    link = None
+    if latest_link and first["l_id"] is not None:
+        link = PaymentLink(**{c.name: first[f"l_{c.name}"] for c in link_t.c})
+    return AccountView(
+        client=client,
+        location=await location(session, client.location_id),
+        vehicles=vehicles,
+        latest_link=link,
+    )
+
+
+def _held() -> sa.ScalarSelect[Any]:
+    """What payments still hold of the invoice in the enclosing statement."""
+    return (
+        select(func.coalesce(func.sum(allocation_t.c.amount_cents), 0))
+        .where(allocation_t.c.invoice_id == invoice_t.c.id)
+        .scalar_subquery()
+    )
+
+
+async def open_invoices(session: AsyncSession, client_id: int) -> list[OpenInvoice]:
+    """The account's open invoices with what is still due on each: the total, less what
+    payments still hold of it (an invoice a partial refund reopened owes only its share)."""
+    rows = await session.execute(
+        select(
+            invoice_t.c.id,
+            invoice_t.c.number,
+            invoice_t.c.description,
+            invoice_t.c.amount_cents + invoice_t.c.tax_cents - _held(),
+            invoice_t.c.due_date,
+        )
+        .where(invoice_t.c.client_id == client_id, invoice_t.c.status == "open")
+        .order_by(invoice_t.c.due_date, invoice_t.c.id)
+    )
+    return [OpenInvoice(i, n, d, int(cents), due) for i, n, d, cents, due in rows]
+
+
+# -- the ledger -----------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class LedgerKey:
+    """Where an entry sorts: its time, then invoice < payment < refund < credit, then id."""
+
+    at: datetime
+    rank: int
+    id: int
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    kind: str  # invoice | payment | refund | credit (a paid invoice voided by a refund)
+    id: int
+    at: datetime
+    rank: int
+    reference: str | None  # an invoice's number
+    description: str  # an invoice's description, a refund's reason
+    vehicle_id: int | None
+    status: str  # the record's status; "given back" for an invoice a refund voided
+    cents: int
+    due_date: date | None
+    held_cents: int
+    card_brand: str | None
+    card_last4: str | None
+    channel: str | None
+    failure: str | None
+    balance_cents: int  # running balance after this entry
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerPage:
+    entries: list[LedgerEntry]  # newest first
+    balance_cents: int  # after every entry of the account
+    past_due_cents: int  # owed on open invoices due before `today`
+    older: LedgerKey | None  # the last entry shown, when older ones follow
+
+
+def _none(type_: Any) -> sa.Cast[Any]:
+    return sa.cast(sa.null(), type_)
+
+
+def _entries(client_id: int) -> sa.Subquery:
+    """Every ledger entry of the account with its effect on the balance: open and paid
+    invoices add (a void one does not), money that went through takes away (whatever was
+    refunded later), a refund given back adds again; an invoice that was paid, then voided by
+    a refund, counted until it was voided, when a credit takes it away."""
+    inv, pay, ref = invoice_t.c, payment_t.c, refund_t.c
+    total = inv.amount_cents + inv.tax_cents
+    allocated = sa.exists().where(allocation_t.c.invoice_id == inv.id)
+    given_back = and_(inv.status == "void", inv.voided_at.is_not(None), allocated)
+    text = number = sa.literal_column
+    invoices = select(
+        text("'invoice'", sa.String).label("kind"),
+        inv.id,
+        inv.created_at.label("at"),
+        number("0", sa.Integer).label("rank"),
+        inv.number.label("reference"),
+        inv.description,
+        inv.vehicle_id,
+        case((given_back, "given back"), else_=inv.status).label("status"),
+        total.label("cents"),
+        inv.due_date,
+        _held().label("held_cents"),
+        _none(sa.String).label("card_brand"),
+        _none(sa.String).label("card_last4"),
+        _none(sa.String).label("channel"),
+        _none(sa.String).label("failure"),
+        case((or_(inv.status != "void", given_back), total), else_=0).label("effect"),
+    ).where(inv.client_id == client_id)
+    credits = select(
+        text("'credit'", sa.String),
+        inv.id,
+        inv.voided_at,
+        number("3", sa.Integer),
+        inv.number,
+        inv.description,
+        inv.vehicle_id,
+        text("'credited'", sa.String),
+        total,
+        inv.due_date,
+        number("0", sa.Integer),
+        _none(sa.String),
+        _none(sa.String),
+        _none(sa.String),
+        _none(sa.String),
+        -total,
+    ).where(inv.client_id == client_id, given_back)
+    payments = select(
+        text("'payment'", sa.String),
+        pay.id,
+        func.coalesce(pay.completed_at, pay.created_at, type_=UTCDateTime()),
+        number("1", sa.Integer),
+        _none(sa.String),
+        text("''", sa.String),
+        pay.vehicle_id,
+        pay.status,
+        pay.amount_cents,
+        _none(sa.Date),
+        number("0", sa.Integer),
+        pay.card_brand,
+        pay.card_last4,
+        pay.channel,
+        pay.failure_message,
+        case((pay.status.in_(outcomes.SETTLED), -pay.amount_cents), else_=0),
+    ).where(pay.client_id == client_id)
+    refunds = (
+        select(
+            text("'refund'", sa.String),
+            ref.id,
+            func.coalesce(ref.completed_at, ref.created_at, type_=UTCDateTime()),
+            number("2", sa.Integer),
+            _none(sa.String),
+            ref.reason,
+            pay.vehicle_id,
+            ref.status,
+            ref.amount_cents,
+            _none(sa.Date),
+            number("0", sa.Integer),
+            pay.card_brand,
+            pay.card_last4,
+            pay.channel,
+            _none(sa.String),
+            case((ref.status == "succeeded", ref.amount_cents), else_=0),
+        )
+        .join(payment_t, pay.id == ref.payment_id)
+        .where(ref.client_id == client_id, ref.status != "failed")
+    )
+    return sa.union_all(invoices, credits, payments, refunds).subquery("entries")
+
+
+_ENTRY_FIELDS = tuple(LedgerEntry.__dataclass_fields__)
+_SUMS = ("cents", "held_cents", "balance_cents")  # bigint or numeric on PostgreSQL
+
+
+def _entry(row: Any) -> dict[str, Any]:
+    return {f: int(row[f] or 0) if f in _SUMS else row[f] for f in _ENTRY_FIELDS}
+
+
+async def ledger_page(
+    session: AsyncSession, client_id: int, *, today: date, before: LedgerKey | None, size: int
+) -> LedgerPage:
+    """Up to `size` entries older than `before` (the newest, without it), newest first, each
+    with its running balance; with the account's balance and past-due total. One statement:
+    the database sums the effects of every entry (window functions), only the page comes back."""
+    e = _entries(client_id)
+    in_order = (e.c.at, e.c.rank, e.c.id)
+    past_due = case(
+        (and_(e.c.kind == "invoice", e.c.status == "open", e.c.due_date < today),
+         e.c.cents - e.c.held_cents),
+        else_=0,
+    )  # fmt: skip
+    ranked = select(
+        e,
+        func.sum(e.c.effect).over(order_by=in_order, rows=(None, 0)).label("balance_cents"),
+        func.sum(e.c.effect).over().label("total_cents"),
+        func.sum(past_due).over().label("past_due_cents"),
+    ).subquery("ranked")
+    r = ranked.c
+    stmt = select(ranked).order_by(r.at.desc(), r.rank.desc(), r.id.desc()).limit(size + 1)
+    if before is not None:
+        stmt = stmt.where(
+            tuple_(r.at, r.rank, r.id)
+            < tuple_(
+                sa.bindparam("at", before.at, type_=UTCDateTime()),
+                sa.bindparam("rank", before.rank, type_=sa.Integer()),
+                sa.bindparam("id", before.id, type_=sa.Integer()),
+            )
+        )
+    rows = (await session.execute(stmt)).mappings().all()
+    entries = [LedgerEntry(**_entry(row)) for row in rows[:size]]
+    if not rows:
+        return LedgerPage([], 0, 0, None)
+    last = entries[-1]
+    return LedgerPage(
+        entries=entries,
+        balance_cents=int(rows[0]["total_cents"]),
+        past_due_cents=int(rows[0]["past_due_cents"]),
+        older=LedgerKey(last.at, last.rank, last.id) if len(rows) > size else None,
+    )

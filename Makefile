@@ -17,21 +17,32 @@ $(BIN)/python:
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@ .stamp-run
 
-run: .stamp-run
+# The language catalogs (app/translations/*/LC_MESSAGES/messages.po) compiled for the app.
+catalogs: | $(BIN)/python
+	$(BIN)/python -m app.i18n
+
+# After marking new text: extract it and add it to each catalog, then translate what is new.
+messages: .stamp-run
+	$(BIN)/pybabel extract -F babel.cfg -k N_ -o app/translations/messages.pot --no-location \
+	  --sort-output --omit-header .
+	$(BIN)/pybabel update -i app/translations/messages.pot -d app/translations -D messages \
+	  --width 100
+
+run: .stamp-run catalogs
 	$(BIN)/monitorpay setup
 	$(BIN)/monitorpay serve
 
 # Many instances, locally: PostgreSQL and Redis (both already running on this machine), two app
 # processes (uvicorn workers, each with its SMS worker and schedules) behind 127.0.0.1:8000.
 LOCAL_PG := postgresql://postgres@127.0.0.1:5432/monitorpay_local
-run-prod-local: .stamp-run
+run-prod-local: .stamp-run catalogs
 	psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname='monitorpay_local'" | grep -q 1 \
 	  || psql -h 127.0.0.1 -U postgres -c "CREATE DATABASE monitorpay_local"
 	DATABASE_URL=$(LOCAL_PG) $(BIN)/monitorpay setup
 	DATABASE_URL=$(LOCAL_PG) REDIS_URL=redis://127.0.0.1:6379/0 WEB_CONCURRENCY=2 \
 	  AUTOPAY_DAILY_AT=06:00 RECONCILE_EVERY_SECONDS=60 $(BIN)/monitorpay serve
 
-test: .stamp-test
+test: .stamp-test catalogs
 	$(BIN)/ruff check app tests bench
 	$(BIN)/ruff format --check app tests bench
 	$(BIN)/mypy

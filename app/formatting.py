@@ -1,4 +1,5 @@
-"""Formatting for people: the only place money, dates and times become text (Babel, en_US)."""
+"""Formatting for people: the only place money, dates and times become text (Babel, in the
+current language: app/i18n.py)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,16 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_currency
 
-LOCALE = "en_US"
+from app.i18n import babel_locale, current
+
+# A date with a clock time and its zone, as each language writes it.
+DATETIME_PATTERNS = {"en": "MMM d, y h:mm a zzz", "es": "d MMM y, h:mm a zzz"}
 
 
 def money(cents: int | None) -> str:
     if cents is None:
         return ""
-    return format_currency(Decimal(cents) / 100, "USD", locale=LOCALE)
+    return format_currency(Decimal(cents) / 100, "USD", locale=babel_locale())
 
 
 def day(value: date | datetime | None, fmt: str = "medium") -> str:
@@ -23,16 +27,17 @@ def day(value: date | datetime | None, fmt: str = "medium") -> str:
         return ""
     if isinstance(value, datetime):
         value = value.date()
-    return format_date(value, format=fmt, locale=LOCALE)
+    return format_date(value, format=fmt, locale=babel_locale())
 
 
 def local_time(value: datetime | None, tz: str = "America/Chicago", fmt: str = "h:mm a") -> str:
     if value is None:
         return ""
-    return format_datetime(value, format=fmt, tzinfo=ZoneInfo(tz), locale=LOCALE)
+    return format_datetime(value, format=fmt, tzinfo=ZoneInfo(tz), locale=babel_locale())
 
 
 def local_datetime(value: datetime | None, tz: str = "America/Chicago") -> str:
     if value is None:
         return ""
-    return format_datetime(value, format="MMM d, y h:mm a zzz", tzinfo=ZoneInfo(tz), locale=LOCALE)
+    pattern = DATETIME_PATTERNS[current()]
+    return format_datetime(value, format=pattern, tzinfo=ZoneInfo(tz), locale=babel_locale())

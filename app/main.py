@@ -45,6 +45,7 @@ from app.web import (
     templating,
     webhooks,
 )
+from app.web.language import LanguageMiddleware
 from app.web.security import RequestMiddleware, security_headers
 
 HERE = Path(__file__).resolve().parent
@@ -176,6 +177,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         middleware=[
             RequestMiddleware,
             *limits.rate_limits(settings),  # before the session: a refused request reads nothing
+            LanguageMiddleware,  # before the session: error pages from it speak the reader's language
             session_config.middleware,
         ],
         before_send=[security_headers(settings)],  # every response, 404s included

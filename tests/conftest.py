@@ -18,6 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.clock import FixedClock
+from app.i18n import compile_catalogs
 from app.main import create_app
 from app.settings import Settings
 from app.store.db import make_engine, make_sessionmaker
@@ -39,6 +40,10 @@ TABLES = (
     "payment, paymentlink, "
     "cardonfile, invoice, vehicle, client, staffuser, location, loginattempt"
 )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    compile_catalogs()  # as `make test` does, for a bare `pytest` too
 
 
 def _sqlite_url(path: Path) -> str:

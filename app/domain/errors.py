@@ -2,32 +2,43 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+
+def N_(message: str) -> str:  # noqa: N802 - gettext's no-op marker: the catalog picks these up
+    """Messages are marked here and translated where a client reads them (app.web); the domain
+    imports nothing from app, so this is the marker's own copy."""
+    return message
+
 
 class DomainError(Exception):
     """A rule was broken by input or by the state of the world, not by a bug."""
 
-    message: str = "Something is not right with this request."
+    message: str = N_("Something is not right with this request.")
+    # %(name)s values for `message`, filled in when it is translated (see app.web.forms.Form)
+    params: dict[str, Any] = {}
 
-    def __init__(self, message: str | None = None) -> None:
+    def __init__(self, message: str | None = None, **params: Any) -> None:
         if message is not None:
             self.message = message
-        super().__init__(self.message)
+        self.params = params
+        super().__init__(self.message % params if params else self.message)
 
 
 class InvalidPhone(DomainError):
-    message = "Enter a valid US mobile number, like (512) 555-0101."
+    message = N_("Enter a valid US mobile number, like (512) 555-0101.")
 
 
 class InvalidAmount(DomainError):
-    message = "Enter an amount in dollars and cents, like 85.00."
+    message = N_("Enter an amount in dollars and cents, like 85.00.")
 
 
 class InvalidDays(DomainError):
-    message = "Monitor days must be 14 or 30."
+    message = N_("Monitor days must be 14 or 30.")
 
 
 class StaleSummary(DomainError):
-    message = (
+    message = N_(
         "This summary is out of date: the account changed since it was prepared "
         "(an invoice was paid or the vehicle's paid-through date moved)."
     )
@@ -39,7 +50,7 @@ class StaleSummary(DomainError):
 class GatewayError(DomainError):
     """The processor refused the request, or failed before doing anything: nothing was charged."""
 
-    message = "The payment could not be completed. Nothing was charged."
+    message = N_("The payment could not be completed. Nothing was charged.")
 
 
 class CardDeclined(GatewayError):
@@ -52,13 +63,13 @@ class CardDeclined(GatewayError):
 
 
 class InvalidPaymentMethod(GatewayError):
-    message = "The card details could not be read. Enter the card again."
+    message = N_("The card details could not be read. Enter the card again.")
 
 
 class GatewayUnavailable(GatewayError):
     """The processor could not be reached and certainly did nothing (refused before work)."""
 
-    message = (
+    message = N_(
         "We could not reach the payment processor. Nothing was charged. Please try again in a"
         " minute."
     )
@@ -68,7 +79,7 @@ class OutcomeUnknown(DomainError):
     """The request may have reached the processor and charged, but its answer was lost
     (timeout, reset, 5xx, a crash). Never "nothing was charged": resolved by asking again."""
 
-    message = (
+    message = N_(
         "We're confirming your payment with your bank. Don't pay again: we'll text you the "
         "result, and this page updates by itself."
     )

@@ -29,6 +29,7 @@ from app.domain.cards import expired
 from app.domain.errors import GatewayError, StaleSummary
 from app.domain.periods import check_days, local_today
 from app.domain.summary import InvoiceSummary, OpenInvoice, VehicleRef, build_summary
+from app.i18n import N_
 from app.services import audit, payments, sms, summary, texts
 from app.services.cards import CardExpired, usable_card
 from app.services.summary import NotFound, PaymentsNotAccepted
@@ -119,7 +120,7 @@ async def for_client(session: AsyncSession, client_id: int, today: date) -> list
 async def _own_vehicle(session: AsyncSession, client_id: int, vehicle_id: int) -> Vehicle:
     vehicle = await session.get(Vehicle, vehicle_id)
     if vehicle is None or vehicle.client_id != client_id:
-        raise NotFound("That vehicle was not found.")
+        raise NotFound(N_("That vehicle was not found."))
     return vehicle
 
 
@@ -136,7 +137,7 @@ async def enroll(
     check_days(days)
     client = await session.get(Client, client_id)
     if client is None:
-        raise NotFound("That client was not found.")
+        raise NotFound(N_("That client was not found."))
     location = await session.get(Location, client.location_id)
     assert location is not None
     if not location.accepts_payments:
@@ -202,7 +203,7 @@ async def cancel(session: AsyncSession, *, client_id: int, vehicle_id: int, now:
         .values(active=False, cancelled_at=now)
     )
     if done.rowcount != 1:  # type: ignore[attr-defined]
-        raise NotFound("AutoPay is not on for that vehicle.")  # nothing was written
+        raise NotFound(N_("AutoPay is not on for that vehicle."))  # nothing was written
     audit.record(
         session,
         at=now,
@@ -762,7 +763,11 @@ async def _notify_failure(run: _Run, due: _Due, amount_cents: int, reason: str) 
                 s,
                 to_e164=due.phone_e164,
                 body=texts.render_text(
-                    "autopay_failed", company=run.company, amount=amount_cents, vehicle=due.vehicle
+                    "autopay_failed",
+                    await texts.recipient(s, due.client_id),
+                    company=run.company,
+                    amount=amount_cents,
+                    vehicle=due.vehicle,
                 ),
                 kind="autopay_failed",
                 now=now,

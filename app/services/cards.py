@@ -17,6 +17,7 @@ from sqlmodel import col
 
 from app.adapters.payments.port import PaymentGateway
 from app.domain.errors import DomainError, GatewayError
+from app.i18n import N_
 from app.services import audit
 from app.services.summary import NotFound
 from app.store.models import AutopayEnrollment, CardOnFile, Client, Vehicle
@@ -25,7 +26,7 @@ log = logging.getLogger("monitorpay.cards")
 
 
 class CardExpired(DomainError):
-    message = "This card has expired. Choose another card or add a new one."
+    message = N_("This card has expired. Choose another card or add a new one.")
 
 
 class CardInUse(DomainError):
@@ -34,8 +35,11 @@ class CardInUse(DomainError):
     def __init__(self, vehicles: list[str]) -> None:
         self.vehicles = vehicles
         super().__init__(
-            f"This card pays AutoPay for the {', '.join(vehicles)}. "
-            "Choose another card for AutoPay before removing it."
+            N_(
+                "This card pays AutoPay for the %(vehicles)s. "
+                "Choose another card for AutoPay before removing it."
+            ),
+            vehicles=", ".join(vehicles),
         )
 
 
@@ -99,7 +103,7 @@ async def get_card(session: AsyncSession, client_id: int, card_id: int) -> CardO
     """One of this client's cards on file; another client's id is simply not found."""
     card = await session.get(CardOnFile, card_id)
     if card is None or card.client_id != client_id or card.removed_at is not None:
-        raise NotFound("That card was not found.")
+        raise NotFound(N_("That card was not found."))
     return card
 
 
@@ -124,7 +128,7 @@ async def refuse_saved_reference(
         query = query.where(col(CardOnFile.client_id) != client_id)
     if (await session.execute(query.limit(1))).first() is not None:
         log.warning("client_id=%s event=foreign_card_reference_refused", client_id)
-        raise NotFound("That card was not found.")
+        raise NotFound(N_("That card was not found."))
 
 
 async def save_new(
@@ -139,7 +143,7 @@ async def save_new(
     """Attach a tokenized card to the client's processor customer and keep it on file."""
     client = await session.get(Client, client_id)
     if client is None:
-        raise NotFound("That client was not found.")
+        raise NotFound(N_("That client was not found."))
     await refuse_saved_reference(session, payment_method, client_id=client_id)
     await session.commit()  # no transaction stays open across the processor call
     saved = await gateway.save_card(

@@ -35,6 +35,7 @@ class LinkState:
     payer_name: str  # first name and last initial only
     location: Location
     seconds_left: int
+    language: str = "en"  # the client's: the page speaks it unless the reader chose another
 
 
 async def find(session: AsyncSession, token: str, now: datetime) -> LinkState:
@@ -47,6 +48,7 @@ async def find(session: AsyncSession, token: str, now: datetime) -> LinkState:
                 col(Client.first_name),
                 col(Client.last_name),
                 col(Client.location_id),
+                col(Client.language),
             )
             .join(Client, col(Client.id) == col(PaymentLink.client_id))
             .where(col(PaymentLink.token_hash) == links.hash_token(token))
@@ -55,7 +57,7 @@ async def find(session: AsyncSession, token: str, now: datetime) -> LinkState:
     ).one_or_none()
     if row is None:
         raise LinkNotFound()
-    link, first_name, last_name, location_id = row
+    link, first_name, last_name, location_id, language = row
     return LinkState(
         link=link,
         status=links.effective_status(link.status, link.expires_at, now),
@@ -63,6 +65,7 @@ async def find(session: AsyncSession, token: str, now: datetime) -> LinkState:
         payer_name=f"{first_name} {last_name[:1]}.",
         location=await reads.location(session, location_id),
         seconds_left=links.seconds_left(link.expires_at, now),
+        language=language,
     )
 
 

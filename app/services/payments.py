@@ -42,6 +42,7 @@ from app.domain.summary import (
     ensure_current,
     plan_application,
 )
+from app.i18n import N_
 from app.services import audit, sms, texts
 from app.services.summary import current_basis, open_invoices
 from app.store.locks import locked_account
@@ -62,11 +63,11 @@ NOT_FOUND_AFTER = timedelta(minutes=5)
 # A 3-D Secure challenge not finished this long after it began is abandoned (or sooner, at the
 # link's expiry): its PaymentIntent is cancelled and the account released.
 CHALLENGE_TIMEOUT = timedelta(minutes=5)
-NOT_CONFIRMED = "Your bank did not confirm the payment. Try again or use another card."
+NOT_CONFIRMED = N_("Your bank did not confirm the payment. Try again or use another card.")
 
 
 class PaymentInProgress(DomainError):
-    message = (
+    message = N_(
         "Another payment on this account is being processed right now. Wait a moment, then "
         "refresh to see whether it went through."
     )
@@ -385,8 +386,8 @@ async def fail(
 async def text_payer(
     s: AsyncSession, payment: Payment, template: str, now: datetime, **context: Any
 ) -> None:
-    """Text whoever is paying: the number the link went to, else the client's own phone;
-    never a number that opted out."""
+    """Text whoever is paying, in the client's language: the number the link went to, else the
+    client's own phone; never a number that opted out."""
     to = None
     if payment.link_id is not None:
         link = await s.get(PaymentLink, payment.link_id)
@@ -396,10 +397,16 @@ async def text_payer(
         to = client.phone_e164 if client else None
     if to is None or await sms.number_opted_out(s, to):
         return
+    vehicle = await s.get(Vehicle, payment.vehicle_id) if payment.vehicle_id else None
     sms.queue(
         s,
         to_e164=to,
-        body=texts.render_text(template, **context),
+        body=texts.render_text(
+            template,
+            await texts.recipient(s, payment.client_id),
+            vehicle=vehicle.label if vehicle else "",
+            **context,
+        ),
         kind=template,
         now=now,
         client_id=payment.client_id,
@@ -492,19 +499,19 @@ async def apply_success(
                 .where(col(PaymentLink.id) == payment.link_id)
                 .values(status="paid", paid_at=now, payment_id=payment_id, claim_payment_id=None)
             )
-            # The receipt goes to the number that got the link, unless it has opted out.
-            if company:
-                await text_payer(
-                    s,
-                    payment,
-                    "receipt",
-                    now,
-                    company=company,
-                    amount=payment.amount_cents,
-                    brand=payment.card_brand or "card",
-                    last4=payment.card_last4 or "----",
-                    invoice=monitoring.number,
-                )
+        # The receipt, for every channel: to the number that got the link, else the client's.
+        if company:
+            await text_payer(
+                s,
+                payment,
+                "receipt",
+                now,
+                company=company,
+                amount=payment.amount_cents,
+                brand=payment.card_brand or "card",
+                last4=payment.card_last4 or "----",
+                invoice=monitoring.number,
+            )
         audit.record(
             s,
             at=now,
@@ -566,7 +573,7 @@ async def resolve(
             return "not_found_yet"
         await fail(
             maker, clock, payment_id,
-            code="not_charged", message="The processor has no record of this charge.",
+            code="not_charged", message=N_("The processor has no record of this charge."),
             company=company,
         )  # fmt: skip
         return "failed"
@@ -584,7 +591,7 @@ async def resolve(
         if result.status == "failed":
             await fail(
                 maker, clock, payment_id,
-                code="abandoned", message="The bank's check was not finished in time.",
+                code="abandoned", message=N_("The bank's check was not finished in time."),
             )  # fmt: skip
             return "abandoned"
     if result.status == "processing":

@@ -19,6 +19,7 @@ from app.adapters.payments.port import PaymentGateway
 from app.clock import Clock
 from app.domain.errors import CardDeclined, GatewayError, StaleSummary
 from app.domain.periods import local_today
+from app.i18n import N_
 from app.services import autopay, cards, payments, summary
 from app.services.summary import Account, PaymentsNotAccepted
 from app.store.models import Invoice, Location
@@ -31,7 +32,7 @@ class StaleQuote(StaleSummary):
     """The account changed after the client reviewed the summary (the page then shows the fresh
     one)."""
 
-    message = (
+    message = N_(
         "Your account changed since this Payment Summary was shown, so nothing was charged. "
         "Check the updated Payment Summary below, then pay again."
     )
@@ -107,8 +108,10 @@ async def pay(
         account = await summary.load_account(s, req.client_id)
         if not account.location.accepts_payments:
             raise PaymentsNotAccepted(
-                "Your service location does not take payments online yet. Please pay at the "
-                "service center or call support."
+                N_(
+                    "Your service location does not take payments online yet. Please pay at the "
+                    "service center or call support."
+                )
             )
         snap = await summary.compute(
             s, client_id=req.client_id, vehicle_id=req.vehicle_id, days=req.days, now=now

@@ -249,7 +249,7 @@ async def _apply(
                 amount=refund.amount_cents,
                 brand=payment.card_brand or "card",
                 last4=payment.card_last4 or "----",
-                reason="" if refund.kind == "staff" else CONFLICT_REASON,
+                conflict=refund.kind != "staff",
             )
         audit.record(
             s,

@@ -138,10 +138,12 @@ async def send(
         to_e164=e164,
         body=texts.render_text(
             "link",
+            await texts.recipient(session, client_id),
             company=company,
             amount=summary.total_cents,
+            vehicle=summary.vehicle_label,
             url=f"{base_url}/pay/{token}",
-            minutes=max(1, ttl_seconds // 60),
+            expires=expiry,
         ),
         kind="link",
         now=now,

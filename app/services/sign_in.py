@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -27,6 +28,7 @@ from sqlmodel import col
 from app.domain import throttle
 from app.domain.errors import DomainError
 from app.domain.throttle import ACCOUNT, ADDRESS, Policy, Throttle
+from app.i18n import N_
 from app.services import audit
 from app.store.models import Client, LoginThrottle, StaffUser
 
@@ -51,6 +53,8 @@ class TooManyAttempts(DomainError):
     def __init__(self, wait: timedelta) -> None:
         self.wait = wait
         super().__init__(f"Too many attempts. Try again in {throttle.wait_text(wait)}.")
+        # for a client's page: the wait in the reader's words (app.web.auth)
+        self.minutes = max(1, math.ceil(wait.total_seconds() / 60))
 
 
 def hash_password(password: str) -> str:
@@ -234,7 +238,9 @@ async def client_sign_in(
         ).scalar_one_or_none()
         return client, (client.password_hash if client else None)
 
-    wrong = BadCredentials("The account number or password is not right. Check both and try again.")
+    wrong = BadCredentials(
+        N_("The account number or password is not right. Check both and try again.")
+    )
     client = await _sign_in(session, "client", account_number, password, address, now, find, wrong)
     audit.record(
         session,

@@ -12,12 +12,13 @@ from sqlmodel import col
 from app.domain.errors import DomainError
 from app.domain.periods import check_days, local_today
 from app.domain.summary import Basis, InvoiceSummary, OpenInvoice, VehicleRef, build_summary
+from app.i18n import N_
 from app.store import reads
 from app.store.models import Client, Invoice, Location, Vehicle
 
 
 class NotFound(DomainError):
-    message = "That record was not found."
+    message = N_("That record was not found.")
 
 
 class PaymentsNotAccepted(DomainError):
@@ -37,7 +38,7 @@ class Account:
 async def load_account(session: AsyncSession, client_id: int) -> Account:
     client = await session.get(Client, client_id)
     if client is None:
-        raise NotFound("That client was not found.")
+        raise NotFound(N_("That client was not found."))
     location = await session.get(Location, client.location_id)
     assert location is not None
     vehicles = list(
@@ -61,7 +62,7 @@ def find_vehicle(account: Account, vehicle_id: int) -> Vehicle:
     for v in account.vehicles:
         if v.id == vehicle_id:
             return v
-    raise NotFound("Choose one of this client's vehicles.")
+    raise NotFound(N_("Choose one of this client's vehicles."))
 
 
 def summarize(
@@ -98,7 +99,7 @@ async def compute(
 async def current_basis(session: AsyncSession, *, client_id: int, vehicle_id: int) -> Basis:
     vehicle = await session.get(Vehicle, vehicle_id)
     if vehicle is None or vehicle.client_id != client_id:
-        raise NotFound("That vehicle was not found.")
+        raise NotFound(N_("That vehicle was not found."))
     ids = (
         (
             await session.execute(

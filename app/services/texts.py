@@ -1,16 +1,63 @@
-"""Text-message bodies, rendered from templates/sms/*.txt with the same money filter as pages."""
+"""Text-message bodies, in the client's language: templates/sms/*.txt, with the same formatting
+as pages (money, clock times in the location's zone) and the Babel catalogs of app/i18n.py.
+
+Every text says who sends it (the company), to whom (first name and last initial, so a relative
+paying for someone can tell whose bill it is), and how to get help (the location's support
+number) or stop texts.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
-from app.formatting import money
+from app import i18n
+from app.domain import phone
+from app.formatting import local_time, money
+from app.store.models import Client, Location
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "sms"
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """Whom a text is about, and how it is written for them."""
+
+    first_name: str
+    last_name: str
+    language: str
+    timezone: str
+    support_phone: str
+
+    @property
+    def name(self) -> str:
+        initial = self.last_name[:1].upper()
+        return f"{self.first_name} {initial}." if initial else self.first_name
+
+
+async def recipient(session: AsyncSession, client_id: int) -> Recipient:
+    row = (
+        await session.execute(
+            select(
+                col(Client.first_name),
+                col(Client.last_name),
+                col(Client.language),
+                col(Location.timezone),
+                col(Location.support_phone),
+            )
+            .join(Location, col(Location.id) == col(Client.location_id))
+            .where(col(Client.id) == client_id)
+        )
+    ).one()
+    return Recipient(*row)
 
 
 @lru_cache(maxsize=1)
@@ -18,9 +65,19 @@ def _env() -> Environment:
     env = Environment(  # noqa: S701 - plain text for SMS, never HTML
         loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined, keep_trailing_newline=False
     )
+    i18n.install(env)
     env.filters["money"] = money
     return env
 
 
-def render_text(name: str, **context: Any) -> str:
-    return _env().get_template(f"{name}.txt").render(**context).strip()
+def render_text(name: str, to: Recipient, **context: Any) -> str:
+    """The text `name` for `to`, in their language, on one line."""
+    with i18n.using(to.language):
+        if isinstance(context.get("expires"), datetime):
+            context["expires"] = local_time(context["expires"], to.timezone, "h:mm a zzz")
+        body = (
+            _env()
+            .get_template(f"{name}.txt")
+            .render(name=to.name, support=phone.national(to.support_phone), **context)
+        )
+    return " ".join(body.split())

@@ -14,12 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.adapters.payments.port import ChargeResult, PaymentGateway
 from app.clock import Clock
 from app.domain.numbers import parse_id
+from app.i18n import N_
 from app.services import payments
 from app.store.models import Payment, ProcessedEvent
 
 log = logging.getLogger("monitorpay.webhooks")
 
-DECLINE_MESSAGE = "Your card was declined. Try another card or contact your bank."
+DECLINE_MESSAGE = N_("Your card was declined. Try another card or contact your bank.")
 HANDLED = (
     "payment_intent.succeeded",
     "payment_intent.payment_failed",

@@ -15,6 +15,8 @@
   var stripe = null, elements = null, stripeComplete = false, busy = false;
   var label = submit ? submit.textContent : "";
 
+  // Words come from the page, in the reader's language (data-msg-* on the card entry).
+  function msg(name) { return (entry && entry.getAttribute("data-msg-" + name)) || ""; }
   function digits(v) { return (v || "").replace(/\D/g, ""); }
   function luhn(n) {
     var sum = 0;
@@ -63,7 +65,7 @@
     busy = on;
     if (!submit) return;
     submit.disabled = on;
-    submit.textContent = on ? "Processing…" : label;
+    submit.textContent = on ? msg("processing") : label;
     if (!on) refresh();
   }
 
@@ -89,11 +91,11 @@
       credentials: "omit",
     }).then(function (r) {
       return r.json().then(function (data) {
-        if (!r.ok) throw { field: (data.error && data.error.field) || "number", message: (data.error && data.error.message) || "Check the card details." };
+        if (!r.ok) throw { field: (data.error && data.error.field) || "number", message: (data.error && data.error.message) || msg("check") };
         return data.id;
       });
     }, function () {
-      throw { field: "number", message: "We could not reach the card processor. Check your connection and try again." };
+      throw { field: "number", message: msg("unreachable") };
     });
   }
   function tokenizeStripe() {
@@ -144,7 +146,8 @@
     stripe = window.Stripe(entry.getAttribute("data-stripe-key"));
     var setup = entry.getAttribute("data-mode") === "setup";  // saving a card: no amount
     var options = { mode: setup ? "setup" : "payment", currency: "usd",
-      paymentMethodCreation: "manual", paymentMethodTypes: ["card"] };
+      paymentMethodCreation: "manual", paymentMethodTypes: ["card"],
+      locale: entry.getAttribute("data-locale") || "auto" };
     if (!setup) options.amount = +entry.getAttribute("data-amount");
     elements = stripe.elements(options);
     var element = elements.create("payment");

@@ -18,3 +18,36 @@
   }
   tick();
 })();
+
+// The English/Español switch reloads the page: keep what was typed across it — the expiry, the
+// ZIP and the terms tick, never the card number or security code — for this tab only, restored
+// once on load and then cleared.
+(function () {
+  "use strict";
+  var KEY = "mp_pay_keep:" + location.pathname;
+  var fields = { exp: "cc-exp", zip: "cc-zip" };
+  function el(id) { return document.getElementById(id); }
+  try {
+    var kept = JSON.parse(sessionStorage.getItem(KEY) || "null");
+    sessionStorage.removeItem(KEY);
+    if (kept) {
+      Object.keys(fields).forEach(function (k) {
+        var input = el(fields[k]);
+        if (input && kept[k] && !input.value) input.value = kept[k];
+      });
+      var terms = el("terms");
+      if (terms && kept.terms) terms.checked = true;
+      var form = document.querySelector("form[data-pay-form]");
+      if (form) form.dispatchEvent(new Event("input", { bubbles: true }));
+    }
+  } catch (e) { /* storage off: the switch still works, the fields start empty */ }
+  document.querySelectorAll("a[data-lang-switch]").forEach(function (a) {
+    a.addEventListener("click", function () {
+      var keep = {};
+      Object.keys(fields).forEach(function (k) { var i = el(fields[k]); if (i && i.value) keep[k] = i.value; });
+      var terms = el("terms");
+      if (terms && terms.checked) keep.terms = true;
+      try { sessionStorage.setItem(KEY, JSON.stringify(keep)); } catch (e) { /* nothing kept */ }
+    });
+  });
+})();

@@ -61,6 +61,7 @@ class Client(SQLModel, table=True):
     email: str = Field(max_length=200)
     location_id: int = Field(foreign_key="location.id", index=True)
     sms_opt_out: bool = False
+    language: str = Field(default="en", max_length=5)  # en | es: texts and pages in it
     password_hash: str | None = Field(default=None, max_length=200)
     processor_customer: str | None = Field(default=None, max_length=100)
     created_at: datetime = Field(sa_column=_ts(nullable=False))

@@ -59,6 +59,7 @@ class ClientView:
     email: str
     sms_opt_out: bool
     location_id: int
+    language: str
 
     @property
     def name(self) -> str:

@@ -369,7 +369,11 @@ async def _generated(
     count: int,
 ) -> None:
     rng = random.Random(20261125)  # deterministic
+    # About a quarter of the clients speak Spanish first. A random generator of its own, so the
+    # names, phones and vehicles drawn from `rng` stay what they always were.
+    speaks = random.Random(20261126)
     for i in range(count):
+        language = "es" if speaks.random() < 0.25 else "en"
         loc = austin if rng.random() < 0.8 else el_paso
         assert loc.id is not None
         first, last = rng.choice(FIRST), rng.choice(LAST)
@@ -386,6 +390,7 @@ async def _generated(
             location_id=loc.id,
             sms_opt_out=rng.random() < 0.05,
             created_at=now - timedelta(days=rng.randint(10, 900)),
+            language=language,
         )
         session.add(c)
         await session.flush()

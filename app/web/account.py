@@ -13,6 +13,7 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
 
+from app import i18n
 from app.adapters.payments.port import PaymentGateway
 from app.domain import outcomes
 from app.domain.errors import (
@@ -25,7 +26,8 @@ from app.domain.errors import (
 )
 from app.domain.periods import ALLOWED_DAYS, local_today, parse_days
 from app.domain.phone import national
-from app.services import autopay, cards, payments, portal, summary
+from app.i18n import N_
+from app.services import autopay, cards, client_language, payments, portal, summary
 from app.services.summary import NotFound, PaymentsNotAccepted
 from app.store.models import Client, Location, Payment
 from app.web.deps import ClockDep, Db, Me, SettingsDep, release_connection
@@ -35,20 +37,21 @@ from app.web.render import render
 log = logging.getLogger("monitorpay.account")
 
 TABS = (
-    ("make", "Make a Payment", "/account/payment"),
-    ("methods", "Payment Methods", "/account/payment/methods"),
-    ("autopay", "AutoPay", "/account/payment/autopay"),
+    ("make", N_("Make a Payment"), "/account/payment"),
+    ("methods", N_("Payment Methods"), "/account/payment/methods"),
+    ("autopay", N_("AutoPay"), "/account/payment/autopay"),
 )
-STILL_CONFIRMING = (
+STILL_CONFIRMING = N_(
     "We're confirming your payment with your bank. Don't pay again: we'll text you the result, "
     "and Account Information shows it in a minute."
 )
 NOTICES = {
-    "card_added": "Your card was saved.",
-    "default_set": "Your default card was changed.",
-    "card_removed": "The card was removed.",
-    "autopay_on": "AutoPay is on. We will charge your card before each period ends.",
-    "autopay_off": "AutoPay is off for that vehicle.",
+    "card_added": N_("Your card was saved."),
+    "default_set": N_("Your default card was changed."),
+    "card_removed": N_("The card was removed."),
+    "autopay_on": N_("AutoPay is on. We will charge your card before each period ends."),
+    "autopay_off": N_("AutoPay is off for that vehicle."),
+    "language_set": N_("Your language was saved."),
 }
 
 
@@ -58,7 +61,19 @@ def _gateway(request: Request[Any, Any, Any]) -> PaymentGateway:
 
 
 def _not_found(exc: DomainError) -> NotFoundException:
-    return NotFoundException(detail=exc.message)
+    """The error page translates the detail (app.web.errors)."""
+    return NotFoundException(detail=exc.message % exc.params if exc.params else exc.message)
+
+
+def _notice(done: str | None) -> str | None:
+    """A ?done= notice, in the reader's language."""
+    message = NOTICES.get(done or "")
+    return i18n.gettext(message) if message else None
+
+
+def _speak(me: Client) -> None:
+    """Pages of a signed-in client speak the client's language, unless the reader switched."""
+    i18n.prefer(me.language)
 
 
 def _back(target: str | None, default: str) -> str:
@@ -93,6 +108,7 @@ class AccountController(Controller):
         paid: FromQuery[str | None] = None,
         done: FromQuery[str | None] = None,
     ) -> Response[Any]:
+        _speak(me)
         view = await portal.overview(db, me.id or 0, clock.now())
         paid_invoice = next((i for i in view.invoices if paid and i.number == paid), None)
         promo = None
@@ -118,8 +134,41 @@ class AccountController(Controller):
             location=view.account.location,
             paid_invoice=paid_invoice,
             promo=promo,
-            notice=NOTICES.get(done or ""),
+            notice=_notice(done),
         )
+
+    @post("/language", name="account_language")
+    async def set_language(
+        self, request: Request[Any, Any, Any], me: Me, db: Db, clock: ClockDep
+    ) -> Response[Any]:
+        """Account Information's "Language for texts and pages": a plain form, no script."""
+        form = await read_form(request)
+        try:
+            lang = await client_language.set_language(
+                db,
+                client_id=me.id or 0,
+                language=form.get("language"),
+                actor_type="client",
+                actor_id=me.id,
+                now=clock.now(),
+            )
+        except client_language.UnknownLanguage as exc:
+            _speak(me)
+            form.error("language", exc.message)
+            view = await portal.overview(db, me.id or 0, clock.now())
+            return render(
+                "account/home.html",
+                status_code=422,
+                me=me,
+                view=view,
+                location=view.account.location,
+                paid_invoice=None,
+                promo=None,
+                notice=None,
+                form=form,
+            )
+        # The new language is the page's from now on: it replaces an earlier switch's choice.
+        return Redirect(f"/account?done=language_set&lang={lang}", status_code=303)
 
     # --- Make a Payment ----------------------------------------------------------------------
 
@@ -188,8 +237,9 @@ class AccountController(Controller):
         days: FromQuery[str | None] = None,
         done: FromQuery[str | None] = None,
     ) -> Response[Any]:
+        _speak(me)
         return await self._make_page(
-            me, db, clock, settings, parse_id(vehicle_id), days, notice=NOTICES.get(done or "")
+            me, db, clock, settings, parse_id(vehicle_id), days, notice=_notice(done)
         )
 
     @get("/payment/summary", name="account_payment_summary")
@@ -204,13 +254,14 @@ class AccountController(Controller):
         days: FromQuery[str | None] = None,
     ) -> Response[Any]:
         """The Payment Summary for a vehicle and days: the fragment for htmx, else the page."""
+        _speak(me)
         if not is_htmx(request):
             query = urlencode({"vehicle_id": vehicle_id or "", "days": days or ""})
             return Redirect(f"/account/payment?{query}", status_code=303)
         account = await summary.load_account(db, me.id or 0)
         vid = parse_id(vehicle_id)
         if vid is None or not any(v.id == vid for v in account.vehicles):
-            raise NotFoundException(detail="That vehicle was not found.")
+            raise NotFoundException(detail=N_("That vehicle was not found."))
         vehicle = _pick_vehicle(account.vehicles, vid)
         assert vehicle is not None
         n = _pick_days(days, vehicle.billing_cycle_days)
@@ -234,12 +285,13 @@ class AccountController(Controller):
         clock: ClockDep,
         settings: SettingsDep,
     ) -> Response[Any]:
+        _speak(me)
         form = await read_form(request)
         client_id = me.id or 0
         vehicle_id = parse_id(form.get("vehicle_id"))
         account = await summary.load_account(db, client_id)
         if vehicle_id is None or not any(v.id == vehicle_id for v in account.vehicles):
-            raise NotFoundException(detail="That vehicle was not found.")
+            raise NotFoundException(detail=N_("That vehicle was not found."))
         try:
             days = parse_days(form.get("days"))
         except InvalidDays as exc:
@@ -250,9 +302,9 @@ class AccountController(Controller):
         token = form.get("payment_method") or None
         if choice == "new":
             if not token:
-                form.error("card-entry", "Enter your card details.")
+                form.error("card-entry", N_("Enter your card details."))
         elif card_id is None:
-            form.error("card", "Choose how you want to pay.")
+            form.error("card", N_("Choose how you want to pay."))
         if not form.ok:
             return await self._make_page(me, db, clock, settings, vehicle_id, str(days), form, 422)
         req = portal.PayRequest(
@@ -285,7 +337,11 @@ class AccountController(Controller):
             form.error("form", exc.message)
             status = 409
         except CardDeclined as exc:
-            form.error("card" if card_id else "card-entry", f"{exc.message} Nothing was charged.")
+            form.error(
+                "card" if card_id else "card-entry",
+                N_("%(reason)s Nothing was charged."),
+                reason=i18n.gettext(exc.message),
+            )
             status = 402
         except InvalidPaymentMethod as exc:  # a token nobody's card entry made: the form's fault
             form.error("card" if card_id else "card-entry", exc.message)
@@ -326,6 +382,7 @@ class AccountController(Controller):
         settings: SettingsDep,
     ) -> Response[Any]:
         """After 3-D Secure in the browser (Stripe.js): ask the processor, apply or report."""
+        _speak(me)
         form = await read_form(request)
         pid = parse_id(form.get("pending_payment"))
         return await self._after_bank(request, me, db, clock, settings, pid)
@@ -342,6 +399,7 @@ class AccountController(Controller):
     ) -> Response[Any]:
         """Back from the sandbox bank's 3-D Secure page: ask the processor, apply or report.
         Asking changes nothing the processor has not already decided, so a GET is safe."""
+        _speak(me)
         return await self._after_bank(request, me, db, clock, settings, payment_id)
 
     async def _after_bank(
@@ -355,7 +413,7 @@ class AccountController(Controller):
     ) -> Response[Any]:
         payment = await db.get(Payment, payment_id) if payment_id else None
         if payment is None or payment.client_id != me.id or payment.processor_ref is None:
-            raise NotFoundException(detail="That payment was not found.")
+            raise NotFoundException(detail=N_("That payment was not found."))
         vehicle_id = payment.vehicle_id
         if payment.status in outcomes.UNRESOLVED:
             await release_connection(db)
@@ -377,7 +435,11 @@ class AccountController(Controller):
             return Redirect(f"/account?paid={outcome.invoice_number}", status_code=303)
         form = Form()
         if payment.status == "failed":
-            form.error("card-entry", f"{payments.NOT_CONFIRMED} Nothing was charged.")
+            form.error(
+                "card-entry",
+                N_("%(reason)s Nothing was charged."),
+                reason=i18n.gettext(payments.NOT_CONFIRMED),
+            )
             status = 402
         else:
             form.error("form", STILL_CONFIRMING)
@@ -425,7 +487,8 @@ class AccountController(Controller):
         settings: SettingsDep,
         done: FromQuery[str | None] = None,
     ) -> Response[Any]:
-        return await self._methods_page(me, db, clock, settings, notice=NOTICES.get(done or ""))
+        _speak(me)
+        return await self._methods_page(me, db, clock, settings, notice=_notice(done))
 
     @post("/payment/methods", name="account_methods_add")
     async def add_card(
@@ -436,10 +499,11 @@ class AccountController(Controller):
         clock: ClockDep,
         settings: SettingsDep,
     ) -> Response[Any]:
+        _speak(me)
         form = await read_form(request)
         token = form.get("payment_method")
         if not token:
-            form.error("card-entry", "Enter your card details.")
+            form.error("card-entry", N_("Enter your card details."))
             return await self._methods_page(me, db, clock, settings, form, 422)
         try:
             await cards.save_new(
@@ -454,8 +518,9 @@ class AccountController(Controller):
             raise _not_found(exc) from exc
         except GatewayError as exc:
             form.values.pop("payment_method", None)
+            said = i18n.gettext(exc.message)  # saving a card charges nothing: don't say so
             form.error(
-                "card-entry", exc.message.replace("Nothing was charged.", "").strip() or exc.message
+                "card-entry", said.replace(i18n.gettext("Nothing was charged."), "").strip() or said
             )
             return await self._methods_page(me, db, clock, settings, form, 422)
         return Redirect("/account/payment/methods?done=card_added", status_code=303)
@@ -464,6 +529,7 @@ class AccountController(Controller):
     async def set_default(
         self, me: Me, db: Db, clock: ClockDep, settings: SettingsDep, card_id: FromPath[int]
     ) -> Response[Any]:
+        _speak(me)
         now = clock.now()
         today = await portal.today_for(db, me.location_id, now)
         try:
@@ -486,6 +552,7 @@ class AccountController(Controller):
         settings: SettingsDep,
         card_id: FromPath[int],
     ) -> Response[Any]:
+        _speak(me)
         form = await read_form(request)
         now = clock.now()
         today = await portal.today_for(db, me.location_id, now)
@@ -502,7 +569,7 @@ class AccountController(Controller):
         except NotFound as exc:
             raise _not_found(exc) from exc
         except (cards.CardInUse, cards.CardExpired) as exc:
-            form.error(f"move-{card_id}", exc.message)
+            form.error(f"move-{card_id}", exc.message, **exc.params)
             return await self._methods_page(me, db, clock, settings, form, 422)
         return Redirect("/account/payment/methods?done=card_removed", status_code=303)
 
@@ -539,7 +606,8 @@ class AccountController(Controller):
     async def autopay_tab(
         self, me: Me, db: Db, clock: ClockDep, done: FromQuery[str | None] = None
     ) -> Response[Any]:
-        return await self._autopay_page(me, db, clock, notice=NOTICES.get(done or ""))
+        _speak(me)
+        return await self._autopay_page(me, db, clock, notice=_notice(done))
 
     @post("/payment/autopay", name="account_autopay_enroll")
     async def autopay_enroll(
@@ -551,18 +619,21 @@ class AccountController(Controller):
         settings: SettingsDep,
     ) -> Response[Any]:
         """Enroll (or change card/days) in one step; also used by the Make a Payment promotion."""
+        _speak(me)
         form = await read_form(request)
         vehicle_id = parse_id(form.get("vehicle_id"))
         back = _back(form.get("back"), "/account/payment/autopay")
         if vehicle_id is None:
-            raise NotFoundException(detail="That vehicle was not found.")
+            raise NotFoundException(detail=N_("That vehicle was not found."))
         suffix = f"-{vehicle_id}"
         card_id = parse_id(form.get("card"))
         if card_id is None:
             form.error(
                 "card" if back == "/account/payment" else f"card{suffix}",
-                "Choose a saved card for AutoPay. To use a new card, save it under Payment "
-                "Methods first, or pay with it and tick “Save this card”.",
+                N_(
+                    "Choose a saved card for AutoPay. To use a new card, save it under Payment "
+                    "Methods first, or pay with it and tick “Save this card”."
+                ),
             )
         try:
             days = parse_days(form.get("days"))
@@ -598,6 +669,7 @@ class AccountController(Controller):
     async def autopay_cancel(
         self, me: Me, db: Db, clock: ClockDep, vehicle_id: FromPath[int]
     ) -> Response[Any]:
+        _speak(me)
         try:
             await autopay.cancel(db, client_id=me.id or 0, vehicle_id=vehicle_id, now=clock.now())
         except NotFound as exc:
@@ -617,7 +689,7 @@ def _pick_vehicle(vehicles: list[Any], vehicle_id: int | None) -> Any:
         for v in vehicles:
             if v.id == vehicle_id:
                 return v
-        raise NotFoundException(detail="That vehicle was not found.")
+        raise NotFoundException(detail=N_("That vehicle was not found."))
     return vehicles[0] if vehicles else None
 
 

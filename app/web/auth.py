@@ -17,6 +17,8 @@ from litestar.params import FromQuery
 from litestar.response import Redirect
 
 from app.domain.errors import DomainError
+from app.i18n import N_, ngettext
+from app.i18n import gettext as _
 from app.services import sign_in
 from app.settings import Settings
 from app.web import deps
@@ -51,10 +53,18 @@ def client_address(request: Request[Any, Any, Any]) -> str:
 def _notice(area: Area, note: dict[str, Any], settings: Settings) -> str | None:
     if note.get("reason") == "idle":
         minutes = area.idle_seconds(settings) // 60
-        return f"You were signed out after {minutes} minutes without activity. Sign in again to carry on."
+        return _(
+            "You were signed out after %(minutes)s minutes without activity. Sign in again to "
+            "carry on.",
+            minutes=minutes,
+        )
     if note.get("reason") == "expired":
         hours = settings.session_max_age_seconds // 3600
-        return f"For your security you were signed out {hours} hours after signing in. Sign in again to carry on."
+        return _(
+            "For your security you were signed out %(hours)s hours after signing in. Sign in "
+            "again to carry on.",
+            hours=hours,
+        )
     return None
 
 
@@ -83,7 +93,16 @@ async def _login(
         try:
             user_id, extra = await run()
         except sign_in.TooManyAttempts as exc:
-            form.error("form", exc.message)
+            form.error(
+                "form",
+                ngettext(
+                    "Too many attempts. Try again in %(num)s minute.",
+                    "Too many attempts. Try again in %(num)s minutes.",
+                    exc.minutes,
+                )
+                if area is CLIENT and exc.minutes < 120
+                else exc.message,
+            )
             status = 429
             headers = {"Retry-After": str(max(1, math.ceil(exc.wait.total_seconds())))}
         except DomainError as exc:
@@ -171,11 +190,11 @@ class ClientAuthController(Controller):
         form = await read_form(request)
         account, password = form.get("account_number"), form.values.get("password", "")
         if not account:
-            form.error("account_number", "Enter your 6-digit account number.")
+            form.error("account_number", N_("Enter your 6-digit account number."))
         elif not sign_in.ACCOUNT_NUMBER.fullmatch(account):
-            form.error("account_number", "Your account number is 6 digits, like 100001.")
+            form.error("account_number", N_("Your account number is 6 digits, like 100001."))
         if not password:
-            form.error("password", "Enter your password.")
+            form.error("password", N_("Enter your password."))
 
         async def run() -> tuple[int, dict[str, Any]]:
             client = await sign_in.client_sign_in(

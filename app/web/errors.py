@@ -10,6 +10,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotFoundException, PermissionDeniedException
 from litestar.response import Redirect
 
+from app.i18n import gettext as _
 from app.web.deps import LoginRequired
 from app.web.forms import is_htmx
 from app.web.render import render
@@ -34,20 +35,23 @@ def login_required(request: Request[Any, Any, Any], exc: LoginRequired) -> Respo
 def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     status = exc.status_code
     if isinstance(exc, PermissionDeniedException) and "CSRF" in str(exc.detail):
-        title = "This form has expired"
-        message = "For your security the form could not be accepted. Go back, reload the page and try again."
+        title = _("This form has expired")
+        message = _(
+            "For your security the form could not be accepted. Go back, reload the page and "
+            "try again."
+        )
     elif isinstance(exc, NotFoundException) or status == 404:
-        title = "Page not found"
-        message = "We could not find that page. Check the address and try again."
+        title = _("Page not found")
+        message = _("We could not find that page. Check the address and try again.")
     elif status == 403:
-        title = "Not allowed"
-        message = exc.detail or "You are not allowed to do that."
+        title = _("Not allowed")
+        message = _(exc.detail) if exc.detail else _("You are not allowed to do that.")
     elif status == 405:
-        title = "Not allowed"
-        message = "That action is not available here."
+        title = _("Not allowed")
+        message = _("That action is not available here.")
     else:
-        title = "Something is not right"
-        message = exc.detail if status < 500 else "Please try again in a moment."
+        title = _("Something is not right")
+        message = _(exc.detail) if status < 500 else _("Please try again in a moment.")
     template = "errors/_error.html" if is_htmx(request) else "errors/error.html"
     return render(
         template,
@@ -77,9 +81,11 @@ def busy(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     response = render(
         template,
         status_code=503,
-        title="We're very busy right now",
-        message="Please try again in a few seconds. If you were making a payment, reload the "
-        "page first to see whether it went through.",
+        title=_("We're very busy right now"),
+        message=_(
+            "Please try again in a few seconds. If you were making a payment, reload the "
+            "page first to see whether it went through."
+        ),
         status=503,
         request_id=_request_id(request),
     )
@@ -96,10 +102,13 @@ def server_error(request: Request[Any, Any, Any], exc: Exception) -> Response[An
     return render(
         template,
         status_code=500,
-        title="Something went wrong on our side",
-        message="If you were making a payment, don't pay again yet: reload the page in a "
-        "minute to see whether it went through. If this keeps happening, tell support the "
-        f"reference {request_id}.",
+        title=_("Something went wrong on our side"),
+        message=_(
+            "If you were making a payment, don't pay again yet: reload the page in a "
+            "minute to see whether it went through. If this keeps happening, tell support the "
+            "reference %(reference)s.",
+            reference=request_id,
+        ),
         status=500,
         request_id=request_id,
     )

@@ -9,6 +9,7 @@ from typing import Any
 from litestar import Request
 
 from app.domain.numbers import MAX_ID, parse_id, parse_whole
+from app.i18n import gettext
 
 __all__ = ["FINGERPRINT", "MAX_ID", "Form", "is_htmx", "parse_id", "parse_whole", "read_form"]
 
@@ -24,8 +25,11 @@ class Form:
     def get(self, name: str, default: str = "") -> str:
         return self.values.get(name, default)
 
-    def error(self, name: str, message: str) -> None:
-        self.errors.setdefault(name, message)
+    def error(self, name: str, message: str, **variables: Any) -> None:
+        """Keep the first message for a field, in the reader's language: messages are marked
+        where they are defined (`N_`, `_`) and translated here, where they meet the page
+        (staff pages are always English, so theirs pass through unchanged)."""
+        self.errors.setdefault(name, gettext(message, **variables))
 
     @property
     def ok(self) -> bool:

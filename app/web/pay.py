@@ -9,6 +9,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath
 from litestar.response import Redirect
 
+from app import i18n
 from app.domain import links, outcomes
 from app.domain.errors import (
     CardDeclined,
@@ -28,7 +29,9 @@ from app.web.render import render
 RECEIPT_WINDOW = timedelta(minutes=30)
 ASK_AGAIN_AFTER = timedelta(seconds=3)
 # Shown to the payer who left the bank's check unfinished (reconcile cancelled it).
-ABANDONED = "Your bank's check was not finished, so nothing was charged. Enter your card again."
+ABANDONED = i18n.N_(
+    "Your bank's check was not finished, so nothing was charged. Enter your card again."
+)
 
 
 def _support(settings: Any) -> str:
@@ -131,6 +134,7 @@ class PayController(Controller):
             state = await pay_link.find(db, token, clock.now())
         except LinkNotFound:
             return _not_found(settings)
+        i18n.prefer(state.language)
         unresolved = await self._settle_claim(request, db, clock, settings, state)
         if unresolved is not None:
             if settings.payments_gateway == "stripe" and unresolved.processor_ref:
@@ -181,14 +185,15 @@ class PayController(Controller):
             state = await pay_link.find(db, token, now)
         except LinkNotFound:
             return _not_found(settings)
+        i18n.prefer(state.language)
         if state.status not in links.LIVE_STATUSES:
             return _final_page(state, settings)
         form = await read_form(request)
         payment_method = form.get("payment_method")
         if not payment_method:
-            form.error("card", "Enter your card details.")
+            form.error("card", i18n.N_("Enter your card details."))
         if form.get("terms") != "accepted":
-            form.error("terms", "Agree to the payment terms to continue.")
+            form.error("terms", i18n.N_("Agree to the payment terms to continue."))
         if not form.ok:
             return _page(state, settings, form, 422)
         await release_connection(db)
@@ -259,6 +264,7 @@ class PayController(Controller):
             state = await pay_link.find(db, token, clock.now())
         except LinkNotFound:
             return _not_found(settings)
+        i18n.prefer(state.language)
         payment = await db.get(Payment, state.link.claim_payment_id or state.link.payment_id or 0)
         if payment is None or payment.processor_ref is None:
             return Redirect(f"/pay/{token}", status_code=303)
@@ -297,6 +303,7 @@ class PayController(Controller):
             state = await pay_link.find(db, token, now)
         except LinkNotFound:
             return _not_found(settings)
+        i18n.prefer(state.language)
         link = state.link
         # The receipt is for the browser that paid, shortly after paying; anyone else opening the
         # link sees only "already paid".

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
-from litestar.exceptions import NotFoundException
+from litestar.exceptions import NotFoundException, ValidationException
 from litestar.params import FromPath
 from litestar.response import Redirect
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,8 +17,8 @@ from app.domain.errors import InvalidDays, InvalidPhone
 from app.domain.periods import local_today, parse_days
 from app.domain.phone import national
 from app.domain.summary import InvoiceSummary, OpenInvoice
-from app.services import send_link
-from app.services.summary import PaymentsNotAccepted, summarize
+from app.services import client_language, send_link
+from app.services.summary import NotFound, PaymentsNotAccepted, summarize
 from app.store import queries, reads
 from app.store.models import PaymentLink
 from app.store.reads import AccountView
@@ -115,6 +115,32 @@ class PlusController(Controller):
             if not view.final or request.query_params.get("sent"):
                 ctx.update(state="sent", lv=view)
         return render("plus/client.html", headers=VARY, **ctx)
+
+    @post("/clients/{client_id:int}/language", name="plus_client_language")
+    async def set_language(
+        self,
+        request: Request[Any, Any, Any],
+        staff: Staff,
+        db: Db,
+        clock: ClockDep,
+        client_id: FromPath[int],
+    ) -> Response[Any]:
+        """The language the client's texts and pages come in (Account Information)."""
+        form = await read_form(request)
+        try:
+            await client_language.set_language(
+                db,
+                client_id=client_id,
+                language=form.get("language"),
+                actor_type="staff",
+                actor_id=staff.id,
+                now=clock.now(),
+            )
+        except NotFound:
+            raise NotFoundException() from None
+        except client_language.UnknownLanguage as exc:
+            raise ValidationException(detail=exc.message) from None
+        return Redirect(f"/plus/clients/{client_id}?language=saved", status_code=303)
 
     @get("/clients/{client_id:int}/send-link", name="plus_send_link_form")
     async def send_link_form(

@@ -8,6 +8,7 @@ from typing import Any
 from jinja2 import Environment
 from litestar.plugins.jinja import JinjaTemplateEngine
 
+from app import i18n
 from app.domain import phone
 from app.formatting import day, local_datetime, local_time, money
 from app.web import static_assets
@@ -15,6 +16,7 @@ from app.web import static_assets
 
 def configure(engine: JinjaTemplateEngine) -> None:
     env: Environment = engine.engine
+    i18n.install(env)
     env.filters["money"] = money
     env.filters["day"] = day
     env.filters["local_time"] = local_time

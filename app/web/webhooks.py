@@ -9,8 +9,7 @@ from typing import Any
 from litestar import Request, Response, post
 
 from app.domain.errors import DomainError
-from app.domain.phone import national
-from app.services import sms_events
+from app.services import sms_events, texts
 from app.services.webhooks import handle_stripe_event
 from app.web.deps import ClockDep, Db, SettingsDep
 
@@ -86,9 +85,7 @@ async def twilio_inbound(
     )
     reply = ""
     if word == "help":
-        reply = (
-            f"{settings.company_name} payment texts. Call {national(settings.support_phone)} "
-            "for help. Reply STOP to opt out."
-        )
+        to = texts.Recipient("", "", "en", "UTC", settings.support_phone)
+        reply = texts.render_text("help", to, company=settings.company_name)
     twiml = f"<Response><Message>{escape(reply)}</Message></Response>" if reply else "<Response/>"
     return Response(f'<?xml version="1.0" encoding="UTF-8"?>{twiml}', media_type="application/xml")

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from app.adapters.sms.outbox import OutboxSms
 from app.domain.links import hash_token
+from app.domain.sms_length import measure
 from app.services.sms_worker import MAX_ATTEMPTS, deliver_due
 from app.store.models import AuditEvent, Client, PaymentLink, SmsMessage
 from tests.conftest import get_page, sign_in_staff
@@ -148,7 +149,12 @@ async def test_send_message_creates_a_hashed_link_and_queues_one_text(
     text = app.state.sms.delivered[sms.id]
     token = re.search(r"/pay/([A-Za-z0-9_-]{43})", text).group(1)  # type: ignore[union-attr]
     assert link.token_hash == hash_token(token) and token not in link.token_hash
-    assert "$182.01" in text and "Reply STOP to opt out" in text and len(text) <= 160
+    # Whose bill, what for, how much, until when (the location's clock), help, STOP: 2 segments.
+    assert text.startswith("Demo Interlock: James C., your interlock monitoring for the 2015 Ford")
+    assert "is $182.01. Pay securely by 10:10 AM CST:" in text
+    assert text.endswith("Help: (800) 555-0199. Reply STOP to opt out")
+    length = measure(text)
+    assert length.encoding == "GSM-7" and length.segments == 2, length
     async with maker() as s:
         stored = await s.get(SmsMessage, sms.id)
     assert stored.sealed_secret is None and token not in stored.body

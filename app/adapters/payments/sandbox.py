@@ -33,6 +33,7 @@ from app.domain.errors import (
     InvalidPaymentMethod,
     OutcomeUnknown,
 )
+from app.i18n import N_
 
 # The documented test cards. Any other number is refused, as a processor's test mode does.
 SUCCESS_CARDS = frozenset(
@@ -56,10 +57,10 @@ DECLINE_CARDS = {
 CHALLENGE_CARD = "4000002760003184"  # always asks for 3-D Secure
 LOST_ANSWER_CARD = "4000000000000408"  # charged, but the answer never arrives
 DECLINE_MESSAGES = {
-    "generic_decline": "Your card was declined. Try another card or call your bank.",
-    "insufficient_funds": "Your card has insufficient funds. Try another card.",
-    "expired_card": "Your card has expired. Check the expiry date or use another card.",
-    "incorrect_cvc": "Your card's security code is incorrect. Check it and try again.",
+    "generic_decline": N_("Your card was declined. Try another card or call your bank."),
+    "insufficient_funds": N_("Your card has insufficient funds. Try another card."),
+    "expired_card": N_("Your card has expired. Check the expiry date or use another card."),
+    "incorrect_cvc": N_("Your card's security code is incorrect. Check it and try again."),
     "authentication_required": (
         "Your bank needs you to confirm this payment. Pay from the payment link or My Account"
         " instead."

@@ -23,6 +23,7 @@ from app.domain.errors import (
     OutcomeUnknown,
 )
 from app.domain.numbers import parse_whole
+from app.i18n import N_
 
 if TYPE_CHECKING:
     from stripe.params import PaymentIntentCreateParams
@@ -31,12 +32,12 @@ log = logging.getLogger("monitorpay.stripe")
 
 WEBHOOK_TOLERANCE_SECONDS = 300
 
-GENERIC_DECLINE = "Your card was declined. Try another card or call your bank."
+GENERIC_DECLINE = N_("Your card was declined. Try another card or call your bank.")
 DECLINE_MESSAGES = {
     "generic_decline": GENERIC_DECLINE,
-    "insufficient_funds": "Your card has insufficient funds. Try another card.",
-    "expired_card": "Your card has expired. Check the expiry date or use another card.",
-    "incorrect_cvc": "Your card's security code is incorrect. Check it and try again.",
+    "insufficient_funds": N_("Your card has insufficient funds. Try another card."),
+    "expired_card": N_("Your card has expired. Check the expiry date or use another card."),
+    "incorrect_cvc": N_("Your card's security code is incorrect. Check it and try again."),
     "authentication_required": (
         "Your bank needs you to confirm this payment. Pay from the payment link or My Account"
         " instead."

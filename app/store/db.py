@@ -44,7 +44,13 @@ def make_engine(
             cur.close()
 
         return engine
-    engine = create_async_engine(url, pool_recycle=RECYCLE_SECONDS, **kwargs)
+    # JIT off: the hot reads are small indexed queries, but on a large ledger the planner's
+    # cost estimate crosses jit_above_cost and every request paid ~150 ms compiling (bench/).
+    connect_args = kwargs.pop("connect_args", {})
+    connect_args.setdefault("server_settings", {}).setdefault("jit", "off")
+    engine = create_async_engine(
+        url, pool_recycle=RECYCLE_SECONDS, connect_args=connect_args, **kwargs
+    )
 
     @event.listens_for(engine.sync_engine, "checkout")
     def _unusable(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:

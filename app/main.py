@@ -52,14 +52,15 @@ HERE = Path(__file__).resolve().parent
 
 
 def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level, format="%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"
-    )
+    """key=value lines at LOG_LEVEL, in every process (each server worker builds its own app)."""
+    logging.basicConfig(format="%(asctime)s level=%(levelname)s logger=%(name)s %(message)s")
+    logging.getLogger().setLevel(level)
 
 
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> Litestar:
     settings = settings or Settings()
     clock = clock or SystemClock()
+    configure_logging(settings.log_level)
     engine = make_engine(
         settings.async_database_url,
         pool_size=settings.db_pool_size,
@@ -200,6 +201,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         },
         lifespan=[lifespan],
         stores={"sessions": kv.with_namespace("sessions"), "limits": kv.with_namespace("limits")},
+        logging_config=None,  # configure_logging above: our format and LOG_LEVEL
         openapi_config=None,  # an HTML app: no API schema to publish, in any environment
         debug=False,
     )

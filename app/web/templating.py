@@ -26,6 +26,7 @@ def configure(engine: JinjaTemplateEngine) -> None:
     env.filters["digits"] = phone.digits
     env.globals["now_year"] = lambda: datetime.now().year
     env.globals["static_url"] = static_assets.assets().url  # files hashed at start-up
+    env.auto_reload = False  # compiled once per process: no stat() of every template per render
     env.trim_blocks = True
     env.lstrip_blocks = True
 

@@ -11,11 +11,11 @@ import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from app.adapters.payments.port import PaymentGateway
+from app.adapters.payments.port import CardDetails, PaymentGateway, SavedCard
 from app.domain.errors import DomainError, GatewayError
 from app.i18n import N_
 from app.services import audit
@@ -131,6 +131,40 @@ async def refuse_saved_reference(
         raise NotFound(N_("That card was not found."))
 
 
+@dataclass(frozen=True)
+class Saved:
+    card: CardOnFile
+    new: bool  # False: the same card was already on file and was updated in place
+
+
+async def _same_card(
+    session: AsyncSession, client_id: int, details: CardDetails, fingerprint: str | None
+) -> CardOnFile | None:
+    """The client's card on file with the processor's fingerprint. A card saved before
+    fingerprints were kept counts as the same card when brand, last 4 and expiry match."""
+    if fingerprint is None:
+        return None
+    same_fingerprint = col(CardOnFile.fingerprint) == fingerprint
+    legacy = and_(
+        col(CardOnFile.fingerprint).is_(None),
+        col(CardOnFile.brand) == details.brand,
+        col(CardOnFile.last4) == details.last4,
+        col(CardOnFile.exp_month) == details.exp_month,
+        col(CardOnFile.exp_year) == details.exp_year,
+    )
+    found = await session.execute(
+        select(CardOnFile)
+        .where(
+            col(CardOnFile.client_id) == client_id,
+            col(CardOnFile.removed_at).is_(None),
+            or_(same_fingerprint, legacy),
+        )
+        .order_by(col(CardOnFile.fingerprint).is_(None), col(CardOnFile.id))
+        .limit(1)
+    )
+    return found.scalars().first()
+
+
 async def save_new(
     session: AsyncSession,
     gateway: PaymentGateway,
@@ -139,8 +173,12 @@ async def save_new(
     payment_method: str,
     now: datetime,
     make_default: bool = False,
-) -> CardOnFile:
-    """Attach a tokenized card to the client's processor customer and keep it on file."""
+) -> Saved:
+    """Attach a tokenized card to the client's processor customer and keep it on file.
+
+    The same card (the processor's fingerprint) saved again is kept once: the card on file
+    keeps its place (default, AutoPay) and takes the new reference and expiry, and the
+    reference it had is detached at the processor."""
     client = await session.get(Client, client_id)
     if client is None:
         raise NotFound(N_("That client was not found."))
@@ -152,11 +190,17 @@ async def save_new(
         email=client.email,
         name=client.name,
     )
+    fingerprint: str | None = getattr(saved, "fingerprint", None)  # see the adapters
     if client.processor_customer is None:
         await session.execute(
             update(Client)
             .where(col(Client.id) == client_id, col(Client.processor_customer).is_(None))
             .values(processor_customer=saved.customer_ref)
+        )
+    existing = await _same_card(session, client_id, saved.card, fingerprint)
+    if existing is not None:
+        return await _refresh_same_card(
+            session, gateway, existing, saved, fingerprint, now=now, make_default=make_default
         )
     has_default = (
         await session.execute(
@@ -176,6 +220,7 @@ async def save_new(
         last4=saved.card.last4,
         exp_month=saved.card.exp_month,
         exp_year=saved.card.exp_year,
+        fingerprint=fingerprint,
         is_default=make_default or not has_default,
         created_at=now,
     )
@@ -195,7 +240,48 @@ async def save_new(
     )
     await session.commit()
     await session.refresh(client)
-    return card
+    return Saved(card=card, new=True)
+
+
+async def _refresh_same_card(
+    session: AsyncSession,
+    gateway: PaymentGateway,
+    card: CardOnFile,
+    saved: SavedCard,
+    fingerprint: str | None,
+    *,
+    now: datetime,
+    make_default: bool,
+) -> Saved:
+    old_ref = card.processor_ref
+    if make_default and not card.is_default:
+        await _clear_default(session, card.client_id)
+    await session.execute(
+        update(CardOnFile)
+        .where(col(CardOnFile.id) == card.id)
+        .values(
+            processor_ref=saved.payment_method_ref,
+            exp_month=saved.card.exp_month,
+            exp_year=saved.card.exp_year,
+            fingerprint=fingerprint,
+            is_default=card.is_default or make_default,
+        )
+    )
+    audit.record(
+        session,
+        at=now,
+        actor_type="client",
+        actor_id=card.client_id,
+        client_id=card.client_id,
+        action="card.saved_again",
+        card_id=card.id,
+        last4=card.last4,
+    )
+    await session.commit()
+    await session.refresh(card)
+    if old_ref != saved.payment_method_ref:
+        await detach(gateway, old_ref)
+    return Saved(card=card, new=False)
 
 
 async def _clear_default(session: AsyncSession, client_id: int) -> None:

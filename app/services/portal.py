@@ -17,12 +17,14 @@ from sqlmodel import col
 
 from app.adapters.payments.port import PaymentGateway
 from app.clock import Clock
+from app.domain import links
 from app.domain.errors import CardDeclined, GatewayError, StaleSummary
 from app.domain.periods import local_today
+from app.domain.summary import InvoiceSummary
 from app.i18n import N_
 from app.services import autopay, cards, payments, summary
 from app.services.summary import Account, PaymentsNotAccepted
-from app.store.models import Invoice, Location
+from app.store.models import Invoice, Location, PaymentLink, Vehicle
 
 log = logging.getLogger("monitorpay.portal")
 INVOICE_LIMIT = 50
@@ -83,6 +85,72 @@ async def overview(session: AsyncSession, client_id: int, now: datetime) -> Over
 
 
 @dataclass(frozen=True)
+class LiveLink:
+    """A Secure Payment Link texted to the client that can still be paid. Only its hash is
+    stored, so My Account cannot rebuild its URL: it offers Make a Payment for the same
+    vehicle and days instead (the summary there is recomputed, as the link's page would)."""
+
+    vehicle_id: int
+    vehicle_label: str
+    days: int
+    total_cents: int
+    phone_last4: str
+    expires_at: datetime
+
+
+async def live_link(session: AsyncSession, client_id: int, now: datetime) -> LiveLink | None:
+    """The newest link sent to the client that has not expired, been paid or cancelled, for a
+    period that is still unpaid."""
+    row = (
+        await session.execute(
+            select(PaymentLink, Vehicle)
+            .join(Vehicle, col(Vehicle.id) == col(PaymentLink.vehicle_id))
+            .where(
+                col(PaymentLink.client_id) == client_id,
+                col(PaymentLink.status).in_(links.LIVE_STATUSES),
+                col(PaymentLink.expires_at) > now,
+            )
+            .order_by(col(PaymentLink.created_at).desc(), col(PaymentLink.id).desc())
+            .limit(1)
+        )
+    ).first()
+    if row is None:
+        return None
+    link, vehicle = row
+    if InvoiceSummary.from_json(link.summary_json).basis.paid_through != vehicle.paid_through:
+        return None  # the period it was for is paid already (here, or by staff): nothing to pay
+    return LiveLink(
+        vehicle_id=link.vehicle_id,
+        vehicle_label=vehicle.label,
+        days=link.days,
+        total_cents=link.total_cents,
+        phone_last4=link.phone_e164[-4:],
+        expires_at=link.expires_at,
+    )
+
+
+@dataclass(frozen=True)
+class Cover:
+    """What paying a period covers, next to the vehicle's next service appointment."""
+
+    through: date
+    appointment: date | None  # today or later; None when none is booked
+    past_appointment: bool
+
+
+def cover(period_end: date, next_appointment: datetime | None, tz: str, today: date) -> Cover:
+    """Paying covers through the period's last day; the appointment counts by its local day."""
+    day = local_today(next_appointment, tz) if next_appointment is not None else None
+    if day is not None and day < today:
+        day = None  # a date gone by is no appointment to plan for
+    return Cover(
+        through=period_end,
+        appointment=day,
+        past_appointment=day is not None and period_end >= day,
+    )
+
+
+@dataclass(frozen=True)
 class PayRequest:
     client_id: int
     vehicle_id: int
@@ -127,15 +195,16 @@ async def pay(
             card = await cards.usable_card(s, req.client_id, req.card_id, today)
             method, customer = card.processor_ref, account.client.processor_customer
         elif req.save_card and req.new_payment_method:
-            card = await cards.save_new(
+            saved = await cards.save_new(
                 s,
                 gateway,
                 client_id=req.client_id,
                 payment_method=req.new_payment_method,
                 now=now,
             )
-            saved_id = card.id
-            method, customer = card.processor_ref, account.client.processor_customer
+            # A card that was already on file stays on file whatever the charge does.
+            saved_id = saved.card.id if saved.new else None
+            method, customer = saved.card.processor_ref, account.client.processor_customer
         elif req.new_payment_method:
             method = req.new_payment_method
         else:

@@ -186,6 +186,8 @@ class CardOnFile(SQLModel, table=True):
     last4: str = Field(max_length=4)
     exp_month: int
     exp_year: int
+    # The processor's fingerprint of the card number: the same card saved twice is kept once.
+    fingerprint: str | None = Field(default=None, max_length=64)
     is_default: bool = False
     created_at: datetime = Field(sa_column=_ts(nullable=False))
     removed_at: datetime | None = Field(default=None, sa_column=_ts())

@@ -135,6 +135,7 @@ class AccountController(Controller):
             paid_invoice=paid_invoice,
             promo=promo,
             notice=_notice(done),
+            live_link=await portal.live_link(db, me.id or 0, clock.now()),
         )
 
     @post("/language", name="account_language")
@@ -166,6 +167,7 @@ class AccountController(Controller):
                 promo=None,
                 notice=None,
                 form=form,
+                live_link=await portal.live_link(db, me.id or 0, clock.now()),
             )
         # The new language is the page's from now on: it replaces an earlier switch's choice.
         return Redirect(f"/account?done=language_set&lang={lang}", status_code=303)
@@ -201,6 +203,13 @@ class AccountController(Controller):
         card_views = await cards.list_cards(db, me.id or 0, today)
         plans = await autopay.for_client(db, me.id or 0, today)
         chosen = form.get("card") or next((str(c.id) for c in card_views if c.usable), "new")
+        covers = (
+            portal.cover(
+                snap.period.end, vehicle.next_appointment, account.location.timezone, today
+            )
+            if snap is not None
+            else None
+        )
         return render(
             "account/payment_make.html",
             status_code=status_code,
@@ -214,6 +223,8 @@ class AccountController(Controller):
             allowed_days=ALLOWED_DAYS,
             summary=snap,
             reviewed=snap.fingerprint if snap else "",
+            covers=covers,
+            live_link=await portal.live_link(db, me.id or 0, now),
             cards=card_views,
             chosen=chosen,
             form=form,
@@ -265,13 +276,16 @@ class AccountController(Controller):
         vehicle = _pick_vehicle(account.vehicles, vid)
         assert vehicle is not None
         n = _pick_days(days, vehicle.billing_cycle_days)
-        snap = await summary.compute(
-            db, client_id=me.id or 0, vehicle_id=vid, days=n, now=clock.now()
-        )
+        now = clock.now()
+        snap = await summary.compute(db, client_id=me.id or 0, vehicle_id=vid, days=n, now=now)
+        tz = account.location.timezone
         return render(
             "account/_payment_summary.html",
             summary=snap,
             reviewed=snap.fingerprint,
+            covers=portal.cover(
+                snap.period.end, vehicle.next_appointment, tz, local_today(now, tz)
+            ),
             location=account.location,
             headers={"Vary": "HX-Request"},
         )
@@ -473,6 +487,7 @@ class AccountController(Controller):
             cards=await cards.list_cards(db, me.id or 0, today),
             form=form or Form(),
             notice=notice,
+            live_link=await portal.live_link(db, me.id or 0, clock.now()),
             gateway_name=settings.payments_gateway,
             stripe_publishable_key=settings.stripe_publishable_key,
             support_phone=national(settings.support_phone),
@@ -599,6 +614,7 @@ class AccountController(Controller):
             allowed_days=ALLOWED_DAYS,
             form=form or Form(),
             notice=notice,
+            live_link=await portal.live_link(db, me.id or 0, clock.now()),
             lead_days=autopay.LEAD_DAYS,
         )
 

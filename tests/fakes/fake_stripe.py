@@ -202,12 +202,24 @@ class FakeStripe:
                     "exp_year": 2034,
                     "funding": "credit",
                     "country": "US",
+                    # Stripe's fingerprint: the same for every PaymentMethod of one number
+                    "fingerprint": hashlib.sha256(f"{brand}{last4}".encode()).hexdigest()[:16],
                 },
                 "customer": None,
                 "billing_details": {"email": None, "name": None},
                 "livemode": False,
                 "created": int(time.time()),
             }
+
+    def enter_card(self, template: str = "pm_card_visa") -> str:
+        """A new PaymentMethod for a test card, as the Payment Element makes each time a card
+        is typed: a new id, the same card (and fingerprint)."""
+        with self._lock:
+            pm_id = self._new_id("pm")
+            pm = json.loads(json.dumps(self.payment_methods[template]))
+            pm.update(id=pm_id, customer=None)
+            self.payment_methods[pm_id] = pm
+        return pm_id
 
     # -- lifecycle ---------------------------------------------------------------------------
 

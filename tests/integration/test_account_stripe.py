@@ -105,3 +105,27 @@ async def test_payment_methods_uses_the_payment_element_in_setup_mode(
     entry = page.one("#add-card-form [data-card-entry]")
     assert entry["data-gateway"] == "stripe" and entry["data-mode"] == "setup"
     assert page.has("#payment-element") and not page.has("#cc-number")
+
+
+async def test_the_same_card_saved_twice_is_kept_once_by_its_fingerprint(
+    client: AsyncTestClient[Any], fake: FakeStripe
+) -> None:
+    """Each card entry makes a new PaymentMethod; Stripe's card.fingerprint says it is the
+    same card: one "Visa ending 4242" stays, on the newest PaymentMethod, the other detached."""
+    await sign_in_client(client, "100002")
+    refs = []
+    for _ in range(2):
+        pm = fake.enter_card("pm_card_visa")
+        refs.append(pm)
+        _, page = await get_page(client, "/account/payment/methods")
+        r = await client.post(
+            "/account/payment/methods",
+            data={"_csrf_token": page.csrf(), "payment_method": pm},
+            follow_redirects=False,
+        )
+        assert r.status_code == 303, r.text
+    _, page = await get_page(client, "/account/payment/methods")
+    visas = [li for li in page.all(".card-item") if "Visa ending 4242" in li.get_text()]
+    assert len(visas) == 1 and "Expires 12/2034" in visas[0].get_text()
+    assert fake.payment_methods[refs[0]]["customer"] is None  # detached
+    assert fake.payment_methods[refs[1]]["customer"] is not None

@@ -17,6 +17,7 @@ cards on file use the short form `pm_sandbox_visa_4242`.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 import sqlite3
@@ -78,6 +79,25 @@ _BRANDS = {
     "discover": "Discover",
 }
 USE_A_TEST_CARD = "This is a test system. Use a test card, like 4242 4242 4242 4242."
+_NUMBER_BY_LAST4 = {
+    number[-4:]: number
+    for number in (*SUCCESS_CARDS, *DECLINE_CARDS, CHALLENGE_CARD, LOST_ANSWER_CARD)
+}
+
+
+@dataclass(frozen=True)
+class FingerprintedCard(SavedCard):
+    """A saved card with the processor's fingerprint of its number (the port's SavedCard has
+    no field for it yet; app.services.cards reads it when present)."""
+
+    fingerprint: str | None = None
+
+
+def fingerprint(last4: str) -> str | None:
+    """As a processor does: a stable hash of the card number, the same whenever the same test
+    card is typed (last 4 is unique among the test cards); never the number itself."""
+    number = _NUMBER_BY_LAST4.get(last4)
+    return hashlib.sha256(f"sandbox-card:{number}".encode()).hexdigest()[:32] if number else None
 
 
 class CardFieldError(DomainError):
@@ -357,11 +377,12 @@ class SandboxGateway:
     async def save_card(
         self, *, payment_method: str, customer: str | None, email: str, name: str
     ) -> SavedCard:
-        card = self._details(_parse_ref(payment_method))
-        return SavedCard(
+        ref = _parse_ref(payment_method)
+        return FingerprintedCard(
             customer_ref=customer or f"cus_sandbox_{secrets.token_hex(6)}",
             payment_method_ref=payment_method,
-            card=card,
+            card=self._details(ref),
+            fingerprint=fingerprint(ref.last4),
         )
 
     async def remove_card(self, payment_method: str) -> None:

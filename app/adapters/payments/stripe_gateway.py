@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import stripe
@@ -65,6 +66,14 @@ BRANDS = {
 
 class InvalidWebhook(DomainError):
     message = "Invalid webhook signature."
+
+
+@dataclass(frozen=True)
+class FingerprintedCard(SavedCard):
+    """A saved card with Stripe's `card.fingerprint` (the same number gives the same one; the
+    port's SavedCard has no field for it yet; app.services.cards reads it when present)."""
+
+    fingerprint: str | None = None
 
 
 def brand_name(brand: str | None) -> str:
@@ -283,7 +292,12 @@ class StripeGateway:
         if card is None:
             raise InvalidPaymentMethod()
         log.info("customer=%s payment_method=%s event=stripe_card_saved", customer, pm.id)
-        return SavedCard(customer_ref=customer, payment_method_ref=pm.id, card=card)
+        return FingerprintedCard(
+            customer_ref=customer,
+            payment_method_ref=pm.id,
+            card=card,
+            fingerprint=(pm.to_dict().get("card") or {}).get("fingerprint") or None,
+        )
 
     async def remove_card(self, payment_method: str) -> None:
         """Detach; a card already detached (or gone) counts as removed."""

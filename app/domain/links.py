@@ -6,6 +6,7 @@ import hashlib
 import re
 import secrets
 from datetime import datetime, timedelta
+from typing import Literal
 
 TOKEN_BYTES = 32  # 256 bits of randomness
 _TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{43}$")  # token_urlsafe(32) without padding
@@ -46,3 +47,12 @@ def effective_status(stored: str, expiry: datetime, now: datetime) -> str:
 
 def seconds_left(expiry: datetime, now: datetime) -> int:
     return max(0, int((expiry - now).total_seconds()))
+
+
+def lifetime(created: datetime, expiry: datetime) -> tuple[int, Literal["minutes", "seconds"]]:
+    """How long a link worked, for people: whole minutes from one minute up, else seconds (a
+    20-second link is not "1 minute"). The page picks singular or plural for the count."""
+    seconds = max(0, int((expiry - created).total_seconds()))
+    if seconds < 60:
+        return seconds, "seconds"
+    return seconds // 60, "minutes"

@@ -1,8 +1,10 @@
 // Card entry for forms marked [data-pay-form]. The card inputs have no name, so a plain submit
 // could never send a number to our server: this script hands them to the processor's tokenizer
 // (the sandbox endpoint, or Stripe's Payment Element) and posts only the reference it returns.
-// The pay button stays disabled until the card is complete and every [data-must-check] box is
-// ticked; the server enforces both again.
+// A form marked [data-validate-on-submit] (the Secure Payment page) keeps its button enabled and
+// says on submit what is missing, next to each field, focusing the first; other forms keep the
+// button disabled until the card is complete and every [data-must-check] box is ticked. The
+// server enforces both again.
 (function () {
   "use strict";
   var form = document.querySelector("form[data-pay-form]");
@@ -14,6 +16,7 @@
   var gateway = entry ? entry.getAttribute("data-gateway") : null;
   var stripe = null, elements = null, stripeComplete = false, busy = false;
   var label = submit ? submit.textContent : "";
+  var onSubmit = form.hasAttribute("data-validate-on-submit");
 
   // Words come from the page, in the reader's language (data-msg-* on the card entry).
   function msg(name) { return (entry && entry.getAttribute("data-msg-" + name)) || ""; }
@@ -31,35 +34,53 @@
   // A card entry inside a hidden block (a saved card is chosen instead) is not required.
   function entryActive() { return !!entry && !entry.closest("[hidden]"); }
 
-  function sandboxComplete() {
-    var n = digits(field("number").value);
+  // The card fields that are not right yet, in page order (sandbox entry).
+  function sandboxProblems() {
     var exp = (field("exp").value || "").match(/^\s*(\d{1,2})\s*\/\s*(\d{2}|\d{4})\s*$/);
-    return luhn(n) && !!exp && /^\d{3,4}$/.test(field("cvc").value.trim()) &&
-      /^\d{5}$/.test(field("postal_code").value.trim());
+    var ok = {
+      number: luhn(digits(field("number").value)),
+      exp: !!exp && +exp[1] >= 1 && +exp[1] <= 12,
+      cvc: /^\d{3,4}$/.test(field("cvc").value.trim()),
+      postal_code: /^\d{5}$/.test(field("postal_code").value.trim()),
+    };
+    return Object.keys(ok).filter(function (k) { return !ok[k]; });
   }
-  function cardComplete() {
-    if (!entryActive()) return true;
-    if (gateway === "stripe") return stripeComplete;
-    return sandboxComplete();
+  // Everything missing before the form can be sent: card fields, then unticked boxes.
+  function problems() {
+    var found = [];
+    if (entryActive()) {
+      if (gateway === "stripe") { if (!stripeComplete) found.push("stripe"); }
+      else found = sandboxProblems();
+    }
+    checks.forEach(function (c) { if (!c.checked) found.push(c.id); });
+    return found;
   }
   function refresh() {
-    if (!submit || busy) return;
-    var ticked = Array.prototype.every.call(checks, function (c) { return c.checked; });
-    submit.disabled = !(ticked && cardComplete());
+    if (!submit || busy || onSubmit) return;
+    submit.disabled = problems().length > 0;
   }
-  function showError(name, message) {
-    var slot = entry && entry.querySelector("[data-error-for=" + name + "]");
-    var input = field(name);
+  function input(name) { return field(name) || (name !== "stripe" && form.querySelector("#" + name)); }
+  function showError(name, message, focus) {
+    var slot = form.querySelector("[data-error-for=" + name + "]");
+    var target = input(name);
     if (slot) { slot.textContent = message || ""; slot.hidden = !message; }
-    if (input) {
-      if (message) input.setAttribute("aria-invalid", "true"); else input.removeAttribute("aria-invalid");
-      if (message) input.focus();
+    if (target) {
+      if (message) target.setAttribute("aria-invalid", "true"); else target.removeAttribute("aria-invalid");
+      if (message && focus !== false) target.focus();
     }
   }
   function clearErrors() {
-    if (!entry) return;
-    entry.querySelectorAll("[data-error-for]").forEach(function (s) { s.hidden = true; s.textContent = ""; });
-    entry.querySelectorAll("[data-card-field]").forEach(function (i) { i.removeAttribute("aria-invalid"); });
+    form.querySelectorAll("[data-error-for]").forEach(function (s) { s.hidden = true; s.textContent = ""; });
+    form.querySelectorAll("[data-card-field], [data-must-check]").forEach(function (i) { i.removeAttribute("aria-invalid"); });
+  }
+  // Says each problem next to its field and focuses the first; true when there were none.
+  function validate() {
+    var found = problems();
+    clearErrors();
+    found.forEach(function (name, i) {
+      showError(name, msg(name === "stripe" ? "check" : name === "terms" ? "terms" : name), i === 0);
+    });
+    return found.length === 0;
   }
   function setBusy(on) {
     busy = on;
@@ -112,7 +133,7 @@
     if (busy) { e.preventDefault(); return; }
     if (!entryActive()) { setBusy(true); return; }  // a saved card: post as is
     e.preventDefault();
-    if (!cardComplete()) { refresh(); return; }
+    if (onSubmit ? !validate() : problems().length > 0) { refresh(); return; }
     clearErrors();
     setBusy(true);
     (gateway === "stripe" ? tokenizeStripe() : tokenizeSandbox()).then(function (id) {

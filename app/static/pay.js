@@ -1,53 +1,71 @@
-// Secure Payment page: the time-left countdown. The server decides expiry; this only informs.
+// Secure Payment pages (every page of a link loads this; the form page also loads card.js):
+// show what needs JavaScript, keep what was typed across a reload of the form, focus the error
+// summary, and count the time left down to the expired message. The server decides expiry.
 (function () {
   "use strict";
-  var el = document.getElementById("time-left");
-  if (!el) return;
-  var left = parseInt(el.getAttribute("data-seconds-left"), 10) || 0;
-  var ends = Date.now() + left * 1000;
+  var LINK = location.pathname.split("/").slice(0, 3).join("/");  // "/pay/<token>"
+  var KEY = "mp_pay_keep:" + LINK;
+  var KEPT = { exp: "cc-exp", zip: "cc-zip" };  // never the card number or the security code
+  var form = document.querySelector("form[data-pay-form]");
+  function el(id) { return document.getElementById(id); }
+
+  // Without JavaScript these stay hidden: a card form that cannot work is not shown.
+  document.querySelectorAll("[data-needs-js]").forEach(function (n) { n.hidden = false; });
+
+  // What was typed — the expiry, the ZIP and the terms tick — is kept for this tab when the page
+  // is left by submitting (a decline comes back as a new page) or by the English/Español switch,
+  // restored once by the next page of this link, and then forgotten.
+  var kept = null;
+  try {
+    kept = JSON.parse(sessionStorage.getItem(KEY) || "null");
+    sessionStorage.removeItem(KEY);
+  } catch (e) { /* storage off: the fields start empty */ }
+  if (form && kept) {
+    Object.keys(KEPT).forEach(function (k) {
+      var input = el(KEPT[k]);
+      if (input && kept[k] && !input.value) input.value = kept[k];
+    });
+    var terms = el("terms");
+    if (terms && kept.terms) terms.checked = true;
+  }
+  function keep() {
+    var values = {};
+    Object.keys(KEPT).forEach(function (k) { var i = el(KEPT[k]); if (i && i.value) values[k] = i.value; });
+    var terms = el("terms");
+    if (terms && terms.checked) values.terms = true;
+    try { sessionStorage.setItem(KEY, JSON.stringify(values)); } catch (e) { /* nothing kept */ }
+  }
+  if (form) {
+    form.addEventListener("submit", keep);
+    document.querySelectorAll("a[data-lang-switch]").forEach(function (a) { a.addEventListener("click", keep); });
+  }
+
+  // A problem the server found (a decline): its summary takes focus, so it is read first.
+  var summary = el("pay-errors");
+  if (summary) summary.focus();
+
+  // The time left, at the top and next to Make Payment. At 0:00 the form is replaced by the
+  // expired message in a polite status region.
+  var top = el("time-left");
+  if (!top || !form) return;
+  var clocks = document.querySelectorAll("#time-left, [data-time-left]");
+  var ends = Date.now() + (parseInt(top.getAttribute("data-seconds-left"), 10) || 0) * 1000;
+  function timeUp() {
+    var region = el("time-up");
+    var template = el("time-up-message");
+    var hadFocus = form.contains(document.activeElement);
+    form.hidden = true;
+    try { sessionStorage.removeItem(KEY); } catch (e) { /* nothing kept */ }
+    if (!region || !template) return;
+    region.appendChild(template.content.cloneNode(true));
+    if (hadFocus) region.focus();  // the field that had focus is gone
+  }
   function tick() {
     var s = Math.max(0, Math.round((ends - Date.now()) / 1000));
-    el.textContent = Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0");
-    if (s <= 0) {
-      var up = document.getElementById("time-up");
-      if (up) up.hidden = false;
-      document.querySelectorAll("[data-pay-submit]").forEach(function (b) { b.disabled = true; });
-      return;
-    }
+    var text = Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0");
+    clocks.forEach(function (c) { c.textContent = text; });
+    if (s <= 0) { timeUp(); return; }
     setTimeout(tick, 1000);
   }
   tick();
-})();
-
-// The English/Español switch reloads the page: keep what was typed across it — the expiry, the
-// ZIP and the terms tick, never the card number or security code — for this tab only, restored
-// once on load and then cleared.
-(function () {
-  "use strict";
-  var KEY = "mp_pay_keep:" + location.pathname;
-  var fields = { exp: "cc-exp", zip: "cc-zip" };
-  function el(id) { return document.getElementById(id); }
-  try {
-    var kept = JSON.parse(sessionStorage.getItem(KEY) || "null");
-    sessionStorage.removeItem(KEY);
-    if (kept) {
-      Object.keys(fields).forEach(function (k) {
-        var input = el(fields[k]);
-        if (input && kept[k] && !input.value) input.value = kept[k];
-      });
-      var terms = el("terms");
-      if (terms && kept.terms) terms.checked = true;
-      var form = document.querySelector("form[data-pay-form]");
-      if (form) form.dispatchEvent(new Event("input", { bubbles: true }));
-    }
-  } catch (e) { /* storage off: the switch still works, the fields start empty */ }
-  document.querySelectorAll("a[data-lang-switch]").forEach(function (a) {
-    a.addEventListener("click", function () {
-      var keep = {};
-      Object.keys(fields).forEach(function (k) { var i = el(fields[k]); if (i && i.value) keep[k] = i.value; });
-      var terms = el("terms");
-      if (terms && terms.checked) keep.terms = true;
-      try { sessionStorage.setItem(KEY, JSON.stringify(keep)); } catch (e) { /* nothing kept */ }
-    });
-  });
 })();

@@ -34,27 +34,29 @@ ABANDONED = i18n.N_(
 )
 
 
-def _support(settings: Any) -> str:
-    return national(settings.support_phone)
+def _about(settings: Any) -> dict[str, Any]:
+    """What every pay page says about whose page it is: the company and its support number."""
+    return {"company": settings.company_name, "support_phone": national(settings.support_phone)}
 
 
 def _not_found(settings: Any) -> Response[Any]:
-    return render("pay/not_found.html", status_code=404, support_phone=_support(settings))
+    return render("pay/not_found.html", status_code=404, **_about(settings))
 
 
 def _final_page(state: LinkState, settings: Any) -> Response[Any]:
-    """Pages for links that can no longer be paid: no personal details, no amounts."""
+    """Pages for links that can no longer be paid: no personal details, no amounts. All but
+    "paid" are 410 Gone: the link will never work again, whether its time ran out (expired),
+    staff cancelled it, a newer link replaced it (superseded) or its text never arrived."""
     if state.status == "paid":
-        return render("pay/paid.html", status_code=200, support_phone=_support(settings))
+        return render("pay/paid.html", status_code=200, **_about(settings))
     if state.status == "locked":
-        return render("pay/locked.html", status_code=410, support_phone=_support(settings))
-    return render(
-        "pay/expired.html",
-        status_code=410,
-        status=state.status,
-        ttl_minutes=max(1, settings.link_ttl_seconds // 60),
-        support_phone=_support(settings),
-    )
+        return render("pay/locked.html", status_code=410, **_about(settings))
+    if state.status == "expired":
+        count, unit = links.lifetime(state.link.created_at, state.link.expires_at)
+        return render(
+            "pay/expired.html", status_code=410, ttl_count=count, ttl_unit=unit, **_about(settings)
+        )
+    return render("pay/ended.html", status_code=410, status=state.status, **_about(settings))
 
 
 def _page(
@@ -66,7 +68,7 @@ def _page(
         state=state,
         summary=state.summary,
         form=form,
-        support_phone=_support(settings),
+        **_about(settings),
         gateway_name=settings.payments_gateway,
         stripe_publishable_key=settings.stripe_publishable_key,
         amount_cents=state.summary.total_cents,
@@ -80,7 +82,7 @@ def _confirming(state: LinkState, settings: Any, challenge_url: str | None = Non
     return render(
         "pay/confirming.html",
         status_code=202,
-        support_phone=_support(settings),
+        **_about(settings),
         amount_cents=state.summary.total_cents,
         challenge_url=challenge_url,
     )
@@ -212,7 +214,7 @@ class PayController(Controller):
                 return Redirect(f"/pay/{token}", status_code=303)
             return _final_page(fresh, settings)
         except StaleSummary:
-            return render("pay/stale.html", status_code=409, support_phone=_support(settings))
+            return render("pay/stale.html", status_code=409, **_about(settings))
         except payments.PaymentInProgress as exc:
             form.error("form", exc.message)
             return _page(await pay_link.find(db, token, now), settings, form, 409)
@@ -246,7 +248,7 @@ class PayController(Controller):
             if url:
                 return Redirect(url, status_code=303)
         if outcome.status == "processing":
-            return render("pay/processing.html", status_code=202, support_phone=_support(settings))
+            return render("pay/processing.html", status_code=202, **_about(settings))
         # Unknown: the page that says so comes from a GET, so a reload never resubmits the form.
         return Redirect(f"/pay/{token}", status_code=303)
 
@@ -279,7 +281,7 @@ class PayController(Controller):
         )
         if result.status == "processing":
             # The bank accepted; the money is on its way. The webhook finishes it: never fail it.
-            return render("pay/processing.html", status_code=202, support_phone=_support(settings))
+            return render("pay/processing.html", status_code=202, **_about(settings))
         if result.status == "requires_action":
             return _page(state, settings, Form(), 200, next_action_secret=result.client_secret)
         if result.status == "succeeded":
@@ -327,5 +329,5 @@ class PayController(Controller):
             invoice=invoice,
             summary=state.summary,
             tz=state.location.timezone,
-            support_phone=_support(settings),
+            **_about(settings),
         )

@@ -181,3 +181,28 @@ async def test_cards_always_show_their_expiry(client: AsyncTestClient[Any]) -> N
     assert options and all("expires" in o.get_text() for o in options)
     _, methods = await get_page(client, "/account/payment/methods")
     assert all("Expires" in li.get_text() for li in methods.all(".card-item"))
+
+
+async def test_errors_are_written_once_and_the_summary_links_to_their_fields(
+    client: AsyncTestClient[Any],
+) -> None:
+    await sign_in_client(client, "100001")
+    _, first = await get_page(client, "/account/payment")
+    r = await client.post("/account/payment", data=pay_data(first, card="new"))
+    assert r.status_code == 422
+    page = parse(r.text)
+    summary = page.one("#error-summary")
+    assert summary.has_attr("autofocus") and summary["tabindex"] == "-1"
+    assert [(a["href"], a.get_text(strip=True)) for a in summary.select("a")] == [
+        ("#new-card", "Card details")
+    ]
+    assert page.has("#new-card") and r.text.count("Enter your card details.") == 1
+    assert page.one("#cc-number")["aria-invalid"] == "true"
+    assert "card-entry-error" in page.one("#cc-number")["aria-describedby"]
+    # A message about the whole form is in the summary, once.
+    stale = pay_data(first, reviewed="0" * 16)
+    r = await client.post("/account/payment", data=stale)
+    assert r.status_code == 409
+    page = parse(r.text)
+    assert "changed" in page.text("#error-summary #form-error") and not page.all("#error-summary a")
+    assert r.text.count("Your account changed since") == 1

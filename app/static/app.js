@@ -27,3 +27,118 @@
     if (e.detail && e.detail.successful) clear();
   });
 })();
+
+// After an htmx swap, a keyboard or screen reader user must not be left on <body>:
+// - a person asked for it (submit, click): focus moves to the first invalid field, else the
+//   new panel's heading ([data-focus], else its first heading), and the news is announced;
+// - a change of a field (select, radio) or a poll: focus stays on the same field, and only
+//   news that changed ([data-announce]) is announced.
+(function () {
+  "use strict";
+  var ASKED = { submit: true, click: true };
+  var pending = new Map();  // per request: what was focused and said before the swap
+
+  function announcer() {
+    var box = document.getElementById("live-announcer");
+    if (!box) {
+      box = document.createElement("div");
+      box.id = "live-announcer";
+      box.className = "visually-hidden";
+      box.setAttribute("role", "status");
+      box.setAttribute("aria-live", "polite");
+      box.setAttribute("aria-atomic", "true");
+      document.body.appendChild(box);
+    }
+    return box;
+  }
+
+  function announce(text) {
+    var box = announcer();
+    text = (text || "").replace(/\s+/g, " ").trim();
+    if (!text) return;
+    // Emptied first so that the same words said twice are read twice.
+    box.textContent = "";
+    window.setTimeout(function () { box.textContent = text; }, 50);
+  }
+
+  function news(el) {
+    var marked = el && el.querySelector("[data-announce]");
+    if (el && el.hasAttribute("data-announce")) marked = el;
+    return marked ? marked.getAttribute("data-announce") || marked.textContent : "";
+  }
+
+  function sameField(root, was) {
+    if (!was) return null;
+    if (was.id) return document.getElementById(was.id);
+    if (was.name) {
+      var all = root.querySelectorAll("[name]");
+      for (var i = 0; i < all.length; i++) {
+        if (all[i].name === was.name && all[i].value === was.value) return all[i];
+      }
+    }
+    return null;
+  }
+
+  function reducedMotion() {
+    return window.matchMedia && window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+  }
+
+  function moveFocus(el) {
+    if (!el.matches("a[href], button, input, select, textarea, [tabindex]")) {
+      el.setAttribute("tabindex", "-1");
+    }
+    el.focus({ preventScroll: true });
+    el.scrollIntoView({ block: "nearest", behavior: reducedMotion() ? "auto" : "smooth" });
+  }
+
+  function fieldErrors(el) {
+    var texts = [];
+    el.querySelectorAll(".field-error").forEach(function (e) {
+      texts.push(e.textContent);
+    });
+    return texts.join(" ");
+  }
+
+  document.addEventListener("htmx:beforeSwap", function (e) {
+    var d = e.detail;
+    if (!d.shouldSwap || !d.target || !d.target.id) return;
+    var active = document.activeElement;
+    var trigger = d.requestConfig && d.requestConfig.triggeringEvent;
+    pending.set(d.xhr, {
+      id: d.target.id,
+      asked: !!(trigger && ASKED[trigger.type]),
+      focusInside: !!(active && active !== document.body && d.target.contains(active)),
+      focusLost: !active || active === document.body,
+      was: active,
+      news: news(d.target),
+    });
+  });
+
+  document.addEventListener("htmx:afterSettle", function (e) {
+    var p = pending.get(e.detail.xhr);
+    if (!p) return;
+    pending.delete(e.detail.xhr);
+    var el = document.getElementById(p.id);
+    if (!el) return;
+    var now = news(el);
+    if (p.asked && (p.focusInside || p.focusLost)) {
+      var target = el.querySelector("[aria-invalid=true], .error-summary") ||
+        el.querySelector("[data-focus]") || el.querySelector("h1, h2, h3") || el;
+      moveFocus(target);
+      announce(fieldErrors(el) || now || target.textContent);
+      return;
+    }
+    if (p.focusInside) {  // a field's change or a poll redrew the field that had focus
+      var same = sameField(el, p.was);
+      if (same) same.focus({ preventScroll: true });
+    }
+    if (now && (p.asked || now !== p.news)) announce(now);
+  });
+
+  // The live region is in the page from the start: one added with its words is often not read.
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", announcer);
+  } else {
+    announcer();
+  }
+})();

@@ -31,23 +31,46 @@ STEPS = ("queued", "sent", "delivered", "opened", "paid")
 
 
 @dataclass(frozen=True)
+class Step:
+    name: str
+    reached: bool
+    at: datetime | None  # when it happened, when known
+
+
+@dataclass(frozen=True)
 class LinkView:
     link: PaymentLink
     status: str  # effective: a live link past its expiry shows as expired
     final: bool
     seconds_left: int
-    reached: tuple[str, ...]
+    steps: tuple[Step, ...]  # queued → paid, each reached or not, whatever the link became
+    ended: bool  # expired, cancelled, failed, locked or superseded: shown after the steps
+    ended_at: datetime | None
 
 
 def link_view(link: PaymentLink, now: datetime) -> LinkView:
     status = link_rules.effective_status(link.status, link.expires_at, now)
-    reached = STEPS[: STEPS.index(status) + 1] if status in STEPS else ()
+    times = (link.created_at, link.sent_at, link.delivered_at, link.opened_at, link.paid_at)
+    # A step is reached when it has a time, or a later step (or the stored status) got there:
+    # an expired link still shows whether it was delivered and opened.
+    furthest = max(
+        [i for i, at in enumerate(times) if at is not None]
+        + ([STEPS.index(link.status)] if link.status in STEPS else [])
+    )
+    ended_at = {
+        "expired": link.expires_at,
+        "cancelled": link.cancelled_at,
+        "superseded": link.cancelled_at,
+        "failed": link.failed_at,
+    }.get(status)
     return LinkView(
         link=link,
         status=status,
         final=status not in link_rules.LIVE_STATUSES,
         seconds_left=link_rules.seconds_left(link.expires_at, now),
-        reached=reached,
+        steps=tuple(Step(s, i <= furthest, times[i]) for i, s in enumerate(STEPS)),
+        ended=status in link_rules.FINAL_STATUSES and status != "paid",
+        ended_at=ended_at,
     )
 
 
@@ -253,13 +276,34 @@ class PlusController(Controller):
         if not is_htmx(request):
             return Redirect(f"/plus/clients/{client_id}/links#link-{link_id}", status_code=303)
         account = await account_or_404(db, client_id)
+        view = link_view(link, clock.now())
+        headers = dict(VARY)
+        if view.status == "paid":  # the client page redraws the vehicles' paid-through dates
+            headers["HX-Trigger"] = "link-paid"
         return render(
             "plus/_link_status.html",
-            headers=VARY,
-            lv=link_view(link, clock.now()),
+            headers=headers,
+            lv=view,
             client=account.client,
             tz=account.location.timezone,
         )
+
+    @get("/clients/{client_id:int}/vehicles", name="plus_client_vehicles")
+    async def vehicles(
+        self,
+        request: Request[Any, Any, Any],
+        staff: Staff,
+        db: Db,
+        clock: ClockDep,
+        client_id: FromPath[int],
+    ) -> Response[Any]:
+        """The vehicles panel (and the past-due alert, out of band), read again after a link
+        was paid; a plain request gets the client page."""
+        if not is_htmx(request):
+            return Redirect(f"/plus/clients/{client_id}", status_code=303)
+        account = await account_or_404(db, client_id)
+        ctx, _ = await header_with_open_invoices(db, account, clock.now())
+        return render("plus/_vehicles_refresh.html", headers=VARY, oob=True, **ctx)
 
     @post("/clients/{client_id:int}/links/{link_id:int}/cancel", name="plus_link_cancel")
     async def cancel_link(

@@ -74,3 +74,81 @@ def test_maria_pays_for_her_civic_and_turns_on_autopay(
         page.goto(url)
         assert no_horizontal_scroll(page), url
     assert page.js_errors == []
+
+
+def focused(page: Any) -> dict[str, str]:
+    return dict(
+        page.evaluate(
+            """() => { const e = document.activeElement;
+                 return {id: e.id || "", tag: e.tagName.toLowerCase(),
+                         href: e.getAttribute("href") || "", name: e.getAttribute("name") || "",
+                         value: e.value || "", submit: e.hasAttribute("data-pay-submit")}; }"""
+        )
+    )
+
+
+def tab_to(page: Any, matches: Any) -> dict[str, str]:
+    for _ in range(60):
+        page.keyboard.press("Tab")
+        now = focused(page)
+        if matches(now):
+            return now
+    raise AssertionError(f"never reached the element by Tab; last focused: {now}")
+
+
+def test_make_a_payment_in_spanish_at_320_px_by_keyboard_alone(
+    phone: Any, live_server: LiveServer, artifacts_dir: Path
+) -> None:
+    """James Carter, reading Spanish on the narrowest phone, pays with no pointer at all."""
+    page = phone
+    page.set_viewport_size({"width": 320, "height": 640})
+    page.goto("/account/login?lang=es")
+    tab_to(page, lambda f: f["id"] == "account_number")
+    page.keyboard.type("100002")
+    page.keyboard.press("Tab")
+    assert focused(page)["id"] == "password"
+    page.keyboard.type("demo-client-pass")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Información de la cuenta")
+    expect(page.locator("html")).to_have_attribute("lang", "es-US")
+
+    tab_to(page, lambda f: f["href"] == "/account/payment")
+    page.keyboard.press("Enter")
+    expect(page.locator(".tabs [aria-current=page]")).to_have_text("Hacer un pago")
+    assert no_horizontal_scroll(page)
+    shot(page, artifacts_dir, "account-kbd-01-make-a-payment-es-320")
+
+    # The vehicle by arrow key: the Payment Summary is redrawn, focus stays on the select and
+    # the new total is said.
+    tab_to(page, lambda f: f["id"] == "vehicle_id")
+    page.keyboard.press("ArrowDown")
+    settled(page)
+    expect(page.locator("#payment-summary")).to_contain_text("Camry")
+    assert focused(page)["id"] == "vehicle_id"
+    total = page.locator("#total-due").inner_text()
+    expect(page.locator("#live-announcer")).to_contain_text(total)
+    expect(page.locator("#covers")).to_contain_text("Si paga ahora")
+
+    # The days by arrow key within the radio group.
+    tab_to(page, lambda f: f["name"] == "days")
+    days = focused(page)["value"]
+    page.keyboard.press("ArrowRight" if days == "14" else "ArrowLeft")
+    settled(page)
+    assert focused(page)["name"] == "days" and focused(page)["value"] != days
+    expect(page.locator("#total-due")).not_to_have_text(total)
+    total = page.locator("#total-due").inner_text()
+
+    # The Mastercard on file is already chosen; on to Make Payment.
+    expect(page.locator("#pay-form input[name=card]:checked")).not_to_have_value("new")
+    assert no_horizontal_scroll(page)
+    shot(page, artifacts_dir, "account-kbd-02-summary-es-320")
+    tab_to(page, lambda f: bool(f["submit"]))
+    page.keyboard.press("Enter")
+    expect(page.locator("#paid-notice h2")).to_have_text("Gracias, recibimos su pago")
+    expect(page.locator("html")).to_have_attribute("lang", "es-US")
+    assert no_horizontal_scroll(page)
+    shot(page, artifacts_dir, "account-kbd-03-paid-es-320")
+    gateway = live_server.app.state.gateway
+    assert gateway.successful_charge_count == 1
+    assert f"${gateway.charged_cents / 100:,.2f}" == total  # what the summary said
+    assert page.js_errors == []

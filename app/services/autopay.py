@@ -386,7 +386,7 @@ _DUE_COLUMNS = (
         col(CardOnFile.removed_at),
         col(CardOnFile.exp_year),
         col(CardOnFile.exp_month),
-    )  # fmt: skip
+    )
     .join(Vehicle, col(Vehicle.id) == col(AutopayEnrollment.vehicle_id))
     .join(Client, col(Client.id) == col(AutopayEnrollment.client_id))
     .join(CardOnFile, col(CardOnFile.id) == col(AutopayEnrollment.card_id))

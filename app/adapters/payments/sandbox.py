@@ -194,6 +194,9 @@ class SandboxGateway:
         self._db.execute("PRAGMA busy_timeout=10000")
         if ledger != ":memory:":
             self._db.execute("PRAGMA journal_mode=WAL")
+            # No fsync per charge (4.4 ms on the event loop each): WAL keeps the ledger whole if
+            # the process dies; only a power cut could lose the last charges of a test mode.
+            self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
         self._removed: set[str] = set()
 

@@ -308,8 +308,11 @@ class PaymentTabs:
                 )  # fmt: skip
             if outcome.status == "unknown":
                 request.app.state.resolver.kick(outcome.payment_id)
-            form.error("form", STILL_CONFIRMING)
-            status = 202
+            form.values.pop("payment_method", None)
+            return await self._make_page(
+                me, db, clock, settings, vehicle_id, str(days), form, 202,
+                confirming=i18n.gettext(STILL_CONFIRMING),
+            )  # fmt: skip
         form.values.pop("payment_method", None)  # a used token is never put back in the page
         form.values.pop("reviewed", None)
         return await self._make_page(me, db, clock, settings, vehicle_id, str(days), form, status)
@@ -382,13 +385,13 @@ class PaymentTabs:
                 N_("%(reason)s Nothing was charged."),
                 reason=i18n.gettext(payments.NOT_CONFIRMED),
             )
-            status = 402
-        else:
-            form.error("form", STILL_CONFIRMING)
-            status = 202
+            return await self._make_page(
+                me, db, clock, settings, vehicle_id, str(payment_days(payment)), form, 402
+            )
         return await self._make_page(
-            me, db, clock, settings, vehicle_id, str(payment_days(payment)), form, status
-        )
+            me, db, clock, settings, vehicle_id, str(payment_days(payment)), form, 202,
+            confirming=i18n.gettext(STILL_CONFIRMING),
+        )  # fmt: skip
 
     # --- Payment Methods ---------------------------------------------------------------------
 

@@ -206,3 +206,20 @@ async def test_errors_are_written_once_and_the_summary_links_to_their_fields(
     page = parse(r.text)
     assert "changed" in page.text("#error-summary #form-error") and not page.all("#error-summary a")
     assert r.text.count("Your account changed since") == 1
+
+
+async def test_a_payment_still_being_confirmed_is_said_as_news_not_as_a_problem(
+    client: AsyncTestClient[Any],
+) -> None:
+    await sign_in_client(client, "100001")
+    _, page = await get_page(client, "/account/payment")
+    lost = await client.post(
+        "/sandbox/payment_methods",
+        json={"number": "4000000000000408", "exp": "12/30", "cvc": "123", "postal_code": "78701"},
+    )
+    data = pay_data(page, card="new", payment_method=lost.json()["id"])
+    r = await client.post("/account/payment", data=data)
+    assert r.status_code == 202
+    page = parse(r.text)
+    assert "confirming your payment" in page.text("#confirming")
+    assert page.one("#confirming")["role"] == "status" and not page.has("#error-summary")

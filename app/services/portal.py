@@ -52,6 +52,15 @@ class Overview:
     def enrolled_count(self) -> int:
         return sum(1 for a in self.autopay if a.enrolled)
 
+    def monitoring(self, invoice: Invoice) -> tuple[int, str] | None:
+        """Days and vehicle of a monitoring invoice, so its line is written in the reader's
+        language (the stored description is English); None for other charges."""
+        if invoice.kind != "monitoring" or not invoice.period_start or not invoice.period_end:
+            return None
+        labels = {v.id: v.label for v in self.account.vehicles}
+        days = (invoice.period_end - invoice.period_start).days + 1
+        return days, labels.get(invoice.vehicle_id, "")
+
 
 async def today_for(session: AsyncSession, location_id: int, now: datetime) -> date:
     location = await session.get(Location, location_id)

@@ -223,3 +223,16 @@ async def test_a_payment_still_being_confirmed_is_said_as_news_not_as_a_problem(
     page = parse(r.text)
     assert "confirming your payment" in page.text("#confirming")
     assert page.one("#confirming")["role"] == "status" and not page.has("#error-summary")
+
+
+async def test_monitoring_invoices_are_written_in_the_readers_language(
+    client: AsyncTestClient[Any],
+) -> None:
+    await sign_in_client(client, "100002")
+    _, page = await get_page(client, "/account", params={"lang": "es"})
+    lines = page.text(".invoice-list")
+    assert "Monitoreo — 30 días, 2015 Ford F-150" in lines and "Monitoring —" not in lines
+    _, page = await get_page(client, "/account", params={"lang": "en"})
+    assert "Monitoring — 30 days, 2015 Ford F-150, Oct 29, 2026 – Nov 27, 2026" in page.text(
+        ".invoice-list"
+    )

@@ -29,13 +29,15 @@
 })();
 
 // After an htmx swap, a keyboard or screen reader user must not be left on <body>:
-// - a person asked for it (submit, click): focus moves to the first invalid field, else the
-//   new panel's heading ([data-focus], else its first heading), and the news is announced;
+// - a person asked for it (submit, click): focus moves to the first invalid field, else what
+//   the panel names ([autofocus], [data-focus]), else its first heading, and it is said —
+//   unless they are typing in a box outside the panel (the search box): focus stays there;
 // - a change of a field (select, radio) or a poll: focus stays on the same field, and only
-//   news that changed ([data-announce]) is announced.
+//   news that changed ([data-announce]) is said.
 (function () {
   "use strict";
   var ASKED = { submit: true, click: true };
+  var TYPING = "input:not([type=radio]):not([type=checkbox]):not([type=submit]), textarea";
   var pending = new Map();  // per request: what was focused and said before the swap
 
   function announcer() {
@@ -108,7 +110,8 @@
       id: d.target.id,
       asked: !!(trigger && ASKED[trigger.type]),
       focusInside: !!(active && active !== document.body && d.target.contains(active)),
-      focusLost: !active || active === document.body,
+      // Typing in a box outside the panel (the search box): focus stays there.
+      typing: !!(active && !d.target.contains(active) && active.matches(TYPING)),
       was: active,
       news: news(d.target),
     });
@@ -121,9 +124,9 @@
     var el = document.getElementById(p.id);
     if (!el) return;
     var now = news(el);
-    if (p.asked && (p.focusInside || p.focusLost)) {
+    if (p.asked && !p.typing) {
       var target = el.querySelector("[aria-invalid=true], .error-summary") ||
-        el.querySelector("[data-focus]") || el.querySelector("h1, h2, h3") || el;
+        el.querySelector("[autofocus], [data-focus]") || el.querySelector("h1, h2, h3") || el;
       moveFocus(target);
       announce(fieldErrors(el) || now || target.textContent);
       return;

@@ -132,3 +132,28 @@ def test_a_late_summary_never_hides_the_sent_link(desktop: Any, live_server: Liv
     page.unroute("**/links")
     expect(page.locator("#link-status .status")).to_have_text("Delivered")
     expect(page.locator("#invoice-summary")).to_have_count(0)
+
+
+def test_the_client_page_shows_the_new_paid_through_date_after_a_live_payment(
+    desktop: Any, phone: Any, live_server: LiveServer, artifacts_dir: Path
+) -> None:
+    from tests.e2e.test_pay_link import fill_card, send_link  # it builds on this module
+
+    staff = desktop
+    link = send_link(staff)  # back on James Carter's page, the status card polling
+    f150 = staff.locator("#vehicles tbody tr", has_text="F-150").locator(".paid-through")
+    expect(f150).to_have_text("Nov 27, 2026")
+
+    phone.goto(link)
+    fill_card(phone, "4242 4242 4242 4242")
+    phone.get_by_label("I authorize a one-time charge").check()
+    phone.get_by_role("button", name="Make Payment").click()
+    expect(phone.locator("#receipt-amount")).to_have_text("$182.01")
+
+    # The status card's next poll says "Paid", and the vehicles are read again.
+    expect(staff.locator("#link-status .status")).to_have_text("Paid")
+    expect(f150).to_have_text("Dec 27, 2026")
+    expect(staff.locator(".past-due-alert")).to_have_count(0)
+    expect(staff.locator("#link-status li[data-step=opened]")).to_have_class("done")
+    shot(staff, artifacts_dir, "plus-09-paid-vehicles-refreshed-1280")
+    assert staff.js_errors == [] and phone.js_errors == []

@@ -50,8 +50,11 @@ async def test_ledger_lists_invoices_newest_first_with_running_balance(
     assert len(past_due) == 1 and "$90.00" in past_due[0].get_text()
     # Newest first, and the newest row's running balance is the account balance.
     assert page.text("#ledger-balance") == rows[0].select("td.num")[-1].get_text(strip=True)
+    # At the bottom of the tab, below the ledger: Add New Invoice, then Take Payment below it.
+    assert [el["id"] for el in page.all("#ledger, #history-action")] == ["ledger", "history-action"]
     buttons = [a.get_text(strip=True) for a in page.all("#history-action .stacked-actions a")]
-    assert buttons == ["Add New Invoice", "Take Payment"]  # Take Payment below Add New Invoice
+    assert buttons == ["Add New Invoice", "Take Payment"]
+    assert all(a["href"].endswith("#history-action") for a in page.all(".stacked-actions a"))
 
 
 async def test_add_new_invoice_validates_then_adds_and_audits(

@@ -14,6 +14,7 @@ from app.services.sms_worker import MAX_ATTEMPTS, deliver_due
 from app.store.models import AuditEvent, Client, PaymentLink, SmsMessage
 from tests.conftest import get_page, sign_in_staff
 from tests.html import parse
+from tests.integration.test_pay import make_link, submit
 
 HX = {"HX-Request": "true"}
 
@@ -383,3 +384,100 @@ async def test_dev_inbox_never_shows_a_stored_token_or_a_broken_link(
     sms = page.one(".sms")
     assert "payment link: not kept after a restart" in sms.get_text()
     assert sms.select("a") == [] and "{token}" not in sms.get_text()
+
+
+async def link_token(app: Litestar) -> str:
+    """The token in the last delivered text (the outbox keeps what the phone would get)."""
+    body = list(app.state.sms.delivered.values())[-1]
+    match = re.search(r"/pay/([A-Za-z0-9_-]{43})", body)
+    assert match
+    return match.group(1)
+
+
+async def test_an_expired_link_still_shows_how_far_it_got_with_times_in_the_zone(
+    client: AsyncTestClient[Any], session: Any, clock: Any, app: Litestar
+) -> None:
+    await sign_in_staff(client)
+    cid = await client_id(session, "100002")
+    _, vid = await summary_form(client, cid, "F-150")
+    await send(client, cid, vid, "(512) 555-0102")
+    await deliver_due(app.state.sessionmaker, app.state.sms, app.state.clock, app.state.box)
+    assert (await client.get(f"/pay/{await link_token(app)}")).status_code == 200  # opened
+    link = (await session.execute(select(PaymentLink))).scalar_one()
+    clock.advance(seconds=601)
+
+    r = await client.get(f"/plus/clients/{cid}/links/{link.id}/status", headers=HX)
+    card = parse(r.text)
+    steps = {li["data-step"]: li for li in card.all(".timeline li")}
+    reached = [s for s in ("queued", "sent", "delivered", "opened") if "done" in steps[s]["class"]]
+    assert reached == ["queued", "sent", "delivered", "opened"]  # not greyed out by expiry
+    assert "not-reached" in steps["paid"]["class"]
+    assert "ended" in steps["expired"]["class"] and "CST" in steps["expired"].get_text()
+    assert "CST" in steps["opened"].get_text()
+    assert card.text("#expires-at").endswith("CST") and "Expired at" in card.text(".facts")
+    assert "expired before it was paid" in card.text()
+    assert not card.one("#link-status").has_attr("hx-get")  # final: no more polling
+
+
+async def test_a_paid_link_redraws_the_vehicles_with_the_new_paid_through_date(
+    client: AsyncTestClient[Any], session: Any, app: Litestar
+) -> None:
+    await sign_in_staff(client)
+    cid = await client_id(session, "100002")
+    token = await make_link(app)
+    link = (await session.execute(select(PaymentLink))).scalar_one()
+    status, page = await get_page(client, f"/plus/clients/{cid}")
+    vehicles = page.one("#vehicles")
+    assert vehicles["hx-trigger"] == "link-paid from:body"
+    row = f"#vehicle-{link.vehicle_id} .paid-through"
+    assert page.text(row) == "Nov 27, 2026"
+    poll = f"/plus/clients/{cid}/links/{link.id}/status"
+    assert "hx-trigger" not in (await client.get(poll, headers=HX)).headers
+
+    assert (await submit(client, token)).status_code == 303  # the client pays
+    r = await client.get(poll, headers=HX)
+    assert r.headers["hx-trigger"] == "link-paid"
+    assert parse(r.text).one(".status")["data-status"] == "paid"
+    r = await client.get(f"/plus/clients/{cid}/vehicles", headers=HX)
+    fragment = parse(r.text)
+    assert r.status_code == 200 and not fragment.has("html body header")
+    assert fragment.text(row) == "Dec 27, 2026"
+    assert "F-150 paid through Dec 27, 2026" in fragment.one("#vehicles")["data-announce"]
+    assert fragment.one("#past-due-slot")["hx-swap-oob"] == "true"  # nothing past due now
+    assert not fragment.has(".past-due-alert")
+    r = await client.get(f"/plus/clients/{cid}/vehicles", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == f"/plus/clients/{cid}"
+
+
+async def test_the_vehicles_table_scrolls_by_keyboard_and_says_the_zone(
+    client: AsyncTestClient[Any], session: Any
+) -> None:
+    await sign_in_staff(client)
+    status, page = await get_page(client, f"/plus/clients/{await client_id(session, '100002')}")
+    wrap = page.one("#vehicles .table-wrap")
+    assert wrap["tabindex"] == "0" and wrap["role"] == "region" and wrap["aria-label"]
+    appointment = page.all("#vehicles tbody tr")[0].select("td")[-1]
+    date_part, time_part = (s.get_text() for s in appointment.select("span.nowrap"))
+    assert date_part == "Dec 1, 2026" and time_part.endswith("CST")
+
+
+async def test_errors_are_written_once_and_the_summary_links_to_the_fields(
+    client: AsyncTestClient[Any], session: Any
+) -> None:
+    token = (await get_page(client, "/plus/login"))[1].csrf()
+    r = await client.post("/plus/login", data={"email": "", "password": "", "_csrf_token": token})
+    page = parse(r.text)
+    links = [(a["href"], a.get_text()) for a in page.all(".error-summary a")]
+    assert links == [("#email", "Work email"), ("#password", "Password")]
+    for field in ("email", "password"):
+        message = page.text(f"#{field}-error").removeprefix("Error: ")
+        assert message and page.text().count(message) == 1, message
+
+    # htmx: a bad phone is said by its field only, the field that gets focus (app.js).
+    await sign_in_staff(client)
+    cid = await client_id(session, "100002")
+    _, vid = await summary_form(client, cid, "F-150")
+    page = parse((await send(client, cid, vid, "555-12")).text)
+    assert page.text().count("valid US mobile number") == 1
+    assert page.one("[aria-invalid=true]")["id"] == "phone"
+    assert page.one("#invoice-summary-title")["tabindex"] == "-1"

@@ -11,6 +11,13 @@ from tests.e2e.test_send_link import open_client, sign_in_agent
 DECLINED = "Your card was declined"
 
 
+def violations(page: Any) -> list[str]:
+    """axe-core's findings (test_accessibility imports this module, so import it late)."""
+    from tests.e2e.test_accessibility import violations as axe
+
+    return axe(page)
+
+
 def fill_card(page: Any, number: str) -> None:
     page.get_by_label("Card number").fill(number)
     page.get_by_label("Expiry (MM/YY)").fill("1230")
@@ -76,6 +83,7 @@ def test_james_pays_the_link_on_a_phone_after_a_decline(
     )
     assert no_horizontal_scroll(page)
     shot(page, artifacts_dir, "pay-01d-missing-360")
+    assert violations(page) == [], "missing card details"
 
     fill_card(page, "4000 0000 0000 0002")
     pay.click()  # the terms are still not accepted: said next to the box, focus on it
@@ -98,6 +106,7 @@ def test_james_pays_the_link_on_a_phone_after_a_decline(
     expect(page.get_by_label("I authorize a one-time charge")).to_be_checked()
     assert no_horizontal_scroll(page)
     shot(page, artifacts_dir, "pay-02-declined-360")
+    assert violations(page) == [], "declined"
     summary.get_by_role("link").click()  # the summary's link leads to the card number
     expect(page.get_by_label("Card number")).to_be_focused()
 
@@ -156,4 +165,17 @@ def test_at_zero_the_form_gives_way_to_the_expired_message(
     expect(page.locator("#time-up")).to_be_focused()  # the field that had focus is gone
     assert no_horizontal_scroll(page)
     shot(page, artifacts_dir, "pay-06-time-up-360")
+    assert violations(page) == [], "time up"
+
+    live_server.clock.advance(seconds=600)  # the server agrees: the link is gone
+    for lang in ("en", "es"):
+        page.goto(f"{link}?lang={lang}")
+        expect(page.get_by_role("heading", level=1)).to_have_text(
+            {"en": "This payment link has expired", "es": "Este enlace de pago venció"}[lang]
+        )
+        expect(page.locator("main a[href='tel:+18005550199']")).to_be_visible()
+        page.set_viewport_size({"width": 320, "height": 740})
+        assert no_horizontal_scroll(page)
+        shot(page, artifacts_dir, f"pay-07-expired-{lang}-320")
+        assert violations(page) == [], f"expired ({lang})"
     assert page.js_errors == []

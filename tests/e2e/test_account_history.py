@@ -33,18 +33,31 @@ def test_take_payment_for_james_carters_camry_with_mastercard(
     expect(ledger.locator("tr[data-status=past-due]")).to_contain_text("$90.00")
     page.wait_for_load_state()
     shot(page, artifacts_dir, "history-01-ledger-1280")
+    # At the bottom of the tab, below the ledger: Add New Invoice, then Take Payment.
+    ledger_box = ledger.bounding_box()
+    add_box = page.get_by_role("link", name="Add New Invoice").bounding_box()
+    take_box = page.get_by_role("link", name="Take Payment").bounding_box()
+    assert ledger_box and add_box and take_box
+    assert ledger_box["y"] + ledger_box["height"] <= add_box["y"] < take_box["y"]
 
     # Add New Invoice: a bad amount keeps what was typed, then a good one lands in the ledger.
+    # Focus follows: the form's heading when it opens, the amount when it is wrong.
     page.get_by_role("link", name="Add New Invoice").click()
+    settled(page)
+    expect(page.get_by_role("heading", name="Add New Invoice")).to_be_focused()
     page.get_by_label("Description").fill("Device recalibration fee")
     page.get_by_label("Amount ($)").fill("0")
     page.get_by_role("button", name="Add Invoice").click()
     expect(page.locator("#inv-amount-error")).to_contain_text("over $0.00")
+    settled(page)
+    expect(page.get_by_label("Amount ($)")).to_be_focused()
     expect(page.get_by_label("Description")).to_have_value("Device recalibration fee")
     shot(page, artifacts_dir, "history-02-invoice-error-1280")
     page.get_by_label("Amount ($)").fill("25")
     page.get_by_role("button", name="Add Invoice").click()
     expect(page.locator("#history-notice")).to_contain_text("added")
+    settled(page)
+    expect(page.locator("#history-notice")).to_be_focused()  # the news, said (role=status)
     expect(ledger.locator("tbody tr").first).to_contain_text("Device recalibration fee")
 
     page.evaluate("window.__noReload = true")

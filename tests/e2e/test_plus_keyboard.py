@@ -7,6 +7,7 @@ from typing import Any
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import LiveServer, shot
+from tests.e2e.test_accessibility import violations
 
 MAX_TABS = 60
 
@@ -69,6 +70,9 @@ def test_send_secure_payment_link_by_keyboard_alone(
     # The vehicles table scrolls sideways if it must, so it is a tab stop with a name.
     region = page.get_by_role("region", name="Vehicles table")
     expect(region).to_have_attribute("tabindex", "0")
+    # At 1280 px the whole table shows: nothing clipped (the zone of the appointment included).
+    assert region.evaluate("e => e.scrollWidth <= e.clientWidth")
+    expect(region.locator("tbody tr").first).to_contain_text("CST")
 
     # Open the form from the keyboard: focus moves to the form's heading.
     tab_to(page, lambda f: f["text"] == "Send Secure Payment Link")
@@ -105,6 +109,7 @@ def test_send_secure_payment_link_by_keyboard_alone(
     assert focused(page)["id"] == "invoice-summary-title"
     expect(announced(page)).to_contain_text("Total Due Amount $182.01")
     shot(page, artifacts_dir, "plus-kb-01-summary-focused-1280")
+    assert violations(page) == [], "summary"
 
     # A bad phone: focus lands on the phone field, its error is said and tied to it.
     phone = tab_to(page, lambda f: f["id"] == "phone")
@@ -121,6 +126,7 @@ def test_send_secure_payment_link_by_keyboard_alone(
     expect(announced(page)).to_contain_text("valid US mobile number")
     assert page.locator("#main").get_by_text("valid US mobile number").count() == 1  # once
     shot(page, artifacts_dir, "plus-kb-02-phone-error-focused-1280")
+    assert violations(page) == [], "phone error"
 
     # Shift+Tab goes back up to the summary's form; Tab returns to the phone. Fix it and send.
     tab_to(page, lambda f: f["text"] == "Get Summary", key="Shift+Tab")
@@ -137,4 +143,16 @@ def test_send_secure_payment_link_by_keyboard_alone(
     expect(announced(page)).to_contain_text("Payment link delivered")
     expect(card.locator("#expires-at")).to_contain_text("CST")
     shot(page, artifacts_dir, "plus-kb-03-sent-1280")
+    assert violations(page) == [], "status card"
+
+    # Ten minutes later the card says the link expired, and still shows how far it got.
+    live_server.clock.advance(seconds=601)
+    expect(card.locator(".status")).to_have_text("Expired")
+    expect(card.locator("li[data-step=delivered]")).to_have_class("done")
+    expect(card.locator("li[data-step=expired]")).to_contain_text("CST")
+    expect(announced(page)).to_contain_text("Payment link expired")
+    settled(page)
+    assert focused(page)["id"] == "link-status-title"  # the poll did not move focus
+    shot(page, artifacts_dir, "plus-kb-04-expired-1280")
+    assert violations(page) == [], "expired status card"
     assert page.js_errors == []

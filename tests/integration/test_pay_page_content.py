@@ -69,6 +69,9 @@ async def test_the_receipt_names_the_company_and_the_time_zone(
     assert page.text("title").startswith("Pago recibido — ")
     assert page.text("#receipt-company") == "Demo Interlock"
     assert page.text("#receipt-date").endswith("CST")
+    page = parse((await client.get(f"/pay/{token}")).text)  # opened again later
+    assert "Demo Interlock" in page.text("main")
+    says_whose_page(page)
 
 
 async def test_a_decline_is_said_once_in_a_summary_linking_to_the_card_number(

@@ -39,7 +39,12 @@ def test_maria_pays_for_her_civic_and_turns_on_autopay(
     # Choosing a new card shows the card entry; going back to the saved card hides it.
     page.get_by_label("Use a new card").check()
     expect(page.get_by_label("Card number")).to_be_visible()
-    expect(page.get_by_role("button", name="Make Payment")).to_be_disabled()
+    pay = page.get_by_role("button", name="Make Payment")
+    expect(pay).to_be_enabled()  # never disabled: what is missing is said next to it
+    pay.click()
+    expect(page.get_by_label("Card number")).to_be_focused()
+    expect(page.locator("#cc-number-error")).to_contain_text("Enter the card number")
+    assert live_server.app.state.gateway.successful_charge_count == 0
     page.get_by_label("Visa ending 4242", exact=False).check()
     expect(page.locator("#new-card")).to_be_hidden()
     expect(page.get_by_role("button", name="Make Payment")).to_be_enabled()

@@ -289,6 +289,9 @@ async def test_a_moved_summary_is_refused_and_a_decline_charges_nothing(
     assert r.status_code == 402
     assert "declined" in parse(r.text).text("#card_id-error")
     assert "Nothing was charged" in parse(r.text).text("#card_id-error")
+    cards = parse(r.text).one("#cards-on-file")  # where focus goes (app.js): said once, there
+    assert cards["aria-describedby"] == "card_id-error" and cards.has_attr("data-focus")
+    assert parse(r.text).text().count("Nothing was charged") == 1
     assert app.state.gateway.successful_charge_count == 0
 
 

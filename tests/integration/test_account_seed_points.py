@@ -236,3 +236,16 @@ async def test_monitoring_invoices_are_written_in_the_readers_language(
     assert "Monitoring — 30 days, 2015 Ford F-150, Oct 29, 2026 – Nov 27, 2026" in page.text(
         ".invoice-list"
     )
+
+
+async def test_an_unknown_language_is_said_once_by_its_field_and_linked_from_the_summary(
+    client: AsyncTestClient[Any],
+) -> None:
+    await sign_in_client(client, "100001")
+    _, page = await get_page(client, "/account")
+    r = await client.post("/account/language", data={"_csrf_token": page.csrf(), "language": "xx"})
+    assert r.status_code == 422
+    page = parse(r.text)
+    assert [a["href"] for a in page.all("#error-summary a")] == ["#language"]
+    assert page.one("#language")["aria-invalid"] == "true"
+    assert len(page.all(".field-error")) == 1

@@ -249,3 +249,16 @@ async def test_an_unknown_language_is_said_once_by_its_field_and_linked_from_the
     assert [a["href"] for a in page.all("#error-summary a")] == ["#language"]
     assert page.one("#language")["aria-invalid"] == "true"
     assert len(page.all(".field-error")) == 1
+
+
+async def test_sign_in_errors_are_said_once(client: AsyncTestClient[Any]) -> None:
+    _, page = await get_page(client, "/account/login")
+    r = await client.post(
+        "/account/login", data={"_csrf_token": page.csrf(), "account_number": "12"}
+    )
+    page = parse(r.text)
+    links = [a["href"] for a in page.all("#error-summary a")]
+    assert links and set(links) <= {"#account_number", "#password"}
+    for error in page.all(".field-error"):
+        message = error.get_text(strip=True).removeprefix("Error:").strip()
+        assert r.text.count(message) == 1, message

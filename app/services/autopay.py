@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
-from app.adapters.payments.port import PaymentGateway
+from app.adapters.payments.port import CardDetails, PaymentGateway
 from app.clock import Clock
 from app.domain.cards import expired
 from app.domain.errors import GatewayError, StaleSummary
@@ -366,6 +366,8 @@ class _Due:
     card_removed: bool
     card_exp_year: int
     card_exp_month: int
+    card_brand: str
+    card_last4: str
 
 
 _DUE_COLUMNS = (
@@ -386,6 +388,8 @@ _DUE_COLUMNS = (
         col(CardOnFile.removed_at),
         col(CardOnFile.exp_year),
         col(CardOnFile.exp_month),
+        col(CardOnFile.brand),
+        col(CardOnFile.last4),
     )
     .join(Vehicle, col(Vehicle.id) == col(AutopayEnrollment.vehicle_id))
     .join(Client, col(Client.id) == col(AutopayEnrollment.client_id))
@@ -514,11 +518,11 @@ async def _jobs(run: _Run, chunk_size: int) -> AsyncIterator[tuple[_Due, Invoice
 
 def _due(row: Sequence[Any]) -> _Due:
     (eid, days, cid, account, phone, customer, loc, vid, year, make, model, paid_through,
-     card_ref, removed_at, exp_year, exp_month) = row  # fmt: skip
+     card_ref, removed_at, exp_year, exp_month, brand, last4) = row  # fmt: skip
     return _Due(
         eid, days, cid, account, phone, customer, loc, vid,
         f"{year} {make} {model}",  # Vehicle.label
-        paid_through, card_ref, removed_at is not None, exp_year, exp_month,
+        paid_through, card_ref, removed_at is not None, exp_year, exp_month, brand, last4,
     )  # fmt: skip
 
 
@@ -706,6 +710,7 @@ async def _charge(run: _Run, due: _Due, snap: InvoiceSummary) -> payments.Paymen
             summary=snap,
             channel="autopay",
             payment_method=due.card_ref,
+            card=CardDetails(due.card_brand, due.card_last4, due.card_exp_month, due.card_exp_year),
             actor_type="system",
             customer=due.customer,
             off_session=True,

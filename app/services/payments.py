@@ -95,6 +95,7 @@ class ChargeRequest:
     channel: str  # link | staff_card_on_file | portal | autopay
     payment_method: str
     actor_type: str  # staff | client | payer | system
+    card: CardDetails | None = None  # a saved card: its brand and last 4 show even on a decline
     actor_id: int | None = None
     customer: str | None = None
     off_session: bool = False
@@ -166,6 +167,8 @@ async def _claim(s: AsyncSession, req: ChargeRequest, key: str, now: datetime) -
         summary_json=req.summary.to_json(),
         link_id=req.link_id,
         staff_id=req.staff_id,
+        card_brand=req.card.brand if req.card else None,
+        card_last4=req.card.last4 if req.card else None,
         created_at=now,
     )
     s.add(payment)

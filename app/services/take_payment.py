@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
-from app.adapters.payments.port import PaymentGateway
+from app.adapters.payments.port import CardDetails, PaymentGateway
 from app.clock import Clock
 from app.domain.errors import DomainError, StaleSummary
 from app.domain.periods import local_today
@@ -123,6 +123,7 @@ async def take(
             summary=summary,
             channel="staff_card_on_file",
             payment_method=card.processor_ref,
+            card=CardDetails(card.brand, card.last4, card.exp_month, card.exp_year),
             actor_type="staff",
             actor_id=staff.id,
             customer=customer,

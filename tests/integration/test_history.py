@@ -293,6 +293,10 @@ async def test_a_moved_summary_is_refused_and_a_decline_charges_nothing(
     assert cards["aria-describedby"] == "card_id-error" and cards.has_attr("data-focus")
     assert parse(r.text).text().count("Nothing was charged") == 1
     assert app.state.gateway.successful_charge_count == 0
+    # The ledger names the card that was declined, not just "Card".
+    ledger = parse((await client.get(history(cid))).text)
+    declined = [row.get_text(" ", strip=True) for row in ledger.soup.select("#ledger tr")]
+    assert any("Visa ending 0002" in row for row in declined), declined
 
 
 async def test_a_link_sent_before_take_payment_can_no_longer_be_paid(

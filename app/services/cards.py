@@ -190,7 +190,7 @@ async def save_new(
         email=client.email,
         name=client.name,
     )
-    fingerprint: str | None = getattr(saved, "fingerprint", None)  # see the adapters
+    fingerprint = saved.fingerprint
     if client.processor_customer is None:
         await session.execute(
             update(Client)

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.adapters.payments import sandbox
 from app.domain.money import tax_cents
 from app.domain.periods import local_today, next_period
 from app.domain.phone import digits, national, normalize
@@ -276,6 +277,7 @@ async def seed(session: AsyncSession, now: datetime, generated: int = 300) -> No
                 processor_ref="pm_sandbox_visa_4242",
                 brand="Visa",
                 last4="4242",
+                fingerprint=sandbox.fingerprint("4242"),
                 exp_month=8,
                 exp_year=exp_future,
                 is_default=True,
@@ -286,6 +288,7 @@ async def seed(session: AsyncSession, now: datetime, generated: int = 300) -> No
                 processor_ref="pm_sandbox_mastercard_4444",
                 brand="Mastercard",
                 last4="4444",
+                fingerprint=sandbox.fingerprint("4444"),
                 exp_month=11,
                 exp_year=exp_future,
                 is_default=True,
@@ -296,6 +299,7 @@ async def seed(session: AsyncSession, now: datetime, generated: int = 300) -> No
                 processor_ref="pm_sandbox_visa_1881",
                 brand="Visa",
                 last4="1881",
+                fingerprint=sandbox.fingerprint("1881"),
                 exp_month=3,
                 exp_year=today.year - 1,
                 is_default=False,

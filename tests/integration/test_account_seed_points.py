@@ -12,7 +12,7 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import select, update
 
 from app.clock import FixedClock
-from app.store.models import CardOnFile, Vehicle
+from app.store.models import CardOnFile, Client, Vehicle
 from tests.conftest import get_page, sign_in_client, sign_in_staff
 from tests.html import Page, parse
 from tests.integration.test_account import pay_data, who
@@ -141,8 +141,17 @@ async def test_saving_the_same_card_twice_keeps_one_with_its_latest_expiry(
     page = await save_card(client, "4242 4242 4242 4242", "01/31")
     visas = [li for li in page.all(".card-item") if "Visa ending 4242" in li.get_text()]
     assert len(visas) == 1 and "Expires 01/2031" in visas[0].get_text()
+    james_id = (
+        await session.execute(select(Client.id).where(Client.account_number == "100002"))
+    ).scalar_one()
     rows = (
-        (await session.execute(select(CardOnFile).where(CardOnFile.last4 == "4242")))
+        (
+            await session.execute(
+                select(CardOnFile).where(
+                    CardOnFile.last4 == "4242", CardOnFile.client_id == james_id
+                )
+            )
+        )
         .scalars()
         .all()
     )
@@ -150,8 +159,14 @@ async def test_saving_the_same_card_twice_keeps_one_with_its_latest_expiry(
     assert len(james) == 1 and (james[0].exp_month, james[0].exp_year) == (1, 2031)
     assert len(app.state.gateway._removed) == 1  # the reference it replaced was detached
     # Another card is another card.
+    page = await save_card(client, "6011111111111117", "12/30")
+    assert len(page.all(".card-item")) == 4  # Mastercard 4444, expired Visa 1881, 4242, Discover
+    # The expired Visa 1881 typed again with a new expiry is that card, renewed: still 4.
     page = await save_card(client, "4012888888881881", "12/30")
-    assert len(page.all(".card-item")) == 4  # Mastercard 4444, expired Visa 1881, 4242, 1881
+    assert len(page.all(".card-item")) == 4 and any(
+        "Visa ending 1881" in li.get_text() and "Expires 12/2030" in li.get_text()
+        for li in page.all(".card-item")
+    )
 
 
 async def test_saving_while_paying_a_card_already_on_file_keeps_one(
@@ -262,3 +277,14 @@ async def test_sign_in_errors_are_said_once(client: AsyncTestClient[Any]) -> Non
     for error in page.all(".field-error"):
         message = error.get_text(strip=True).removeprefix("Error:").strip()
         assert r.text.count(message) == 1, message
+
+
+async def test_saving_the_seeded_card_again_with_a_new_expiry_keeps_one(
+    client: AsyncTestClient[Any],
+) -> None:
+    """Maria's seeded Visa 4242 carries the sandbox's fingerprint: typed again, it is the same
+    card (with its new expiry), not a second one."""
+    await sign_in_client(client, "100001")
+    page = await save_card(client, "4242 4242 4242 4242", "01/31")
+    visas = [li for li in page.all(".card-item") if "Visa ending 4242" in li.get_text()]
+    assert len(visas) == 1 and "Expires 01/2031" in visas[0].get_text()

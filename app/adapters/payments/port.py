@@ -50,6 +50,7 @@ class SavedCard:
     customer_ref: str
     payment_method_ref: str
     card: CardDetails
+    fingerprint: str | None = None  # the processor's: the same card number, the same value
 
 
 class PaymentGateway(Protocol):

@@ -85,14 +85,6 @@ _NUMBER_BY_LAST4 = {
 }
 
 
-@dataclass(frozen=True)
-class FingerprintedCard(SavedCard):
-    """A saved card with the processor's fingerprint of its number (the port's SavedCard has
-    no field for it yet; app.services.cards reads it when present)."""
-
-    fingerprint: str | None = None
-
-
 def fingerprint(last4: str) -> str | None:
     """As a processor does: a stable hash of the card number, the same whenever the same test
     card is typed (last 4 is unique among the test cards); never the number itself."""
@@ -381,7 +373,7 @@ class SandboxGateway:
         self, *, payment_method: str, customer: str | None, email: str, name: str
     ) -> SavedCard:
         ref = _parse_ref(payment_method)
-        return FingerprintedCard(
+        return SavedCard(
             customer_ref=customer or f"cus_sandbox_{secrets.token_hex(6)}",
             payment_method_ref=payment_method,
             card=self._details(ref),

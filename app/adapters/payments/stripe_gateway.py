@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import stripe
@@ -66,14 +65,6 @@ BRANDS = {
 
 class InvalidWebhook(DomainError):
     message = "Invalid webhook signature."
-
-
-@dataclass(frozen=True)
-class FingerprintedCard(SavedCard):
-    """A saved card with Stripe's `card.fingerprint` (the same number gives the same one; the
-    port's SavedCard has no field for it yet; app.services.cards reads it when present)."""
-
-    fingerprint: str | None = None
 
 
 def brand_name(brand: str | None) -> str:
@@ -292,7 +283,7 @@ class StripeGateway:
         if card is None:
             raise InvalidPaymentMethod()
         log.info("customer=%s payment_method=%s event=stripe_card_saved", customer, pm.id)
-        return FingerprintedCard(
+        return SavedCard(
             customer_ref=customer,
             payment_method_ref=pm.id,
             card=card,

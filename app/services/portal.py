@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
-from app.adapters.payments.port import PaymentGateway
+from app.adapters.payments.port import CardDetails, PaymentGateway
 from app.clock import Clock
 from app.domain import links
 from app.domain.errors import CardDeclined, GatewayError, StaleSummary
@@ -200,9 +200,11 @@ async def pay(
             await cards.refuse_saved_reference(s, req.new_payment_method, client_id=req.client_id)
         saved_id: int | None = None
         customer: str | None = None
+        known: CardDetails | None = None  # a saved card, named even if it is declined
         if req.card_id is not None:
             card = await cards.usable_card(s, req.client_id, req.card_id, today)
             method, customer = card.processor_ref, account.client.processor_customer
+            known = CardDetails(card.brand, card.last4, card.exp_month, card.exp_year)
         elif req.save_card and req.new_payment_method:
             saved = await cards.save_new(
                 s,
@@ -214,6 +216,8 @@ async def pay(
             # A card that was already on file stays on file whatever the charge does.
             saved_id = saved.card.id if saved.new else None
             method, customer = saved.card.processor_ref, account.client.processor_customer
+            c = saved.card
+            known = CardDetails(c.brand, c.last4, c.exp_month, c.exp_year)
         elif req.new_payment_method:
             method = req.new_payment_method
         else:
@@ -228,6 +232,7 @@ async def pay(
                 summary=snap,
                 channel="portal",
                 payment_method=method,
+                card=known,
                 actor_type="client",
                 actor_id=req.client_id,
                 customer=customer,

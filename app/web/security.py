@@ -34,6 +34,9 @@ def content_security_policy(stripe: bool) -> str:
     )
 
 
+NOT_A_DOCUMENT_CSP = "default-src 'none'; frame-ancestors 'none'"
+
+
 def security_headers(settings: Settings) -> BeforeMessageSendHookHandler:
     """The `before_send` hook: CSP, framing, sniffing and referrer rules on every response,
     HSTS in production, and no caching of private pages."""
@@ -47,7 +50,9 @@ def security_headers(settings: Settings) -> BeforeMessageSendHookHandler:
         headers.setdefault("x-content-type-options", "nosniff")
         headers.setdefault("x-frame-options", "DENY")
         headers.setdefault("referrer-policy", "same-origin")
-        headers.setdefault("content-security-policy", csp)
+        # Documents get the page policy; anything else (CSS, JS, JSON) may load nothing at all.
+        html = headers.get("content-type", "").startswith("text/html")
+        headers.setdefault("content-security-policy", csp if html else NOT_A_DOCUMENT_CSP)
         if hsts:
             headers.setdefault("strict-transport-security", HSTS)
         request_id = scope.get("state", {}).get("request_id")

@@ -1,5 +1,6 @@
 """A Spanish-speaking client at phone width: the Spanish text, the Spanish page, the
-English/Español switch keeping what was typed (never the card number), a payment, the receipt."""
+English/Español switch keeping what was typed (never the card number), a decline, a payment,
+the receipt."""
 
 import sqlite3
 from pathlib import Path
@@ -72,6 +73,24 @@ def test_a_spanish_speaking_client_pays_in_spanish_on_a_phone(
     expect(page.get_by_label("Código postal (ZIP)")).to_have_value("78701")
     expect(page.get_by_label("Autorizo un cargo único")).to_be_checked()
     assert page.evaluate("sessionStorage.length") == 0  # restored once, then cleared
+
+    # A decline, in Spanish: said once, in the error summary, which takes focus; expiry, ZIP and
+    # the terms tick kept, the card number and security code cleared.
+    page.get_by_label("Número de tarjeta").fill("4000 0000 0000 0002")
+    page.get_by_label("Código de seguridad").fill("123")
+    pay.click()
+    declined = "Su tarjeta fue rechazada. Pruebe con otra tarjeta o llame a su banco."
+    summary = page.locator("#pay-errors")
+    expect(summary).to_be_focused()
+    expect(summary).to_contain_text("Hay un problema")
+    expect(summary).to_contain_text(declined)
+    assert page.locator("main").inner_text().count(declined) == 1
+    expect(page.get_by_label("Número de tarjeta")).to_have_value("")
+    expect(page.get_by_label("Código de seguridad")).to_have_value("")
+    expect(page.get_by_label("Vencimiento (MM/AA)")).to_have_value("12/30")
+    expect(page.get_by_label("Código postal (ZIP)")).to_have_value("78701")
+    expect(page.get_by_label("Autorizo un cargo único")).to_be_checked()
+    shot(page, artifacts_dir, "es-02b-declined-360")
 
     page.get_by_label("Número de tarjeta").fill("4242 4242 4242 4242")
     page.get_by_label("Código de seguridad").fill("123")

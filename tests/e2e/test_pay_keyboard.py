@@ -4,10 +4,20 @@ JavaScript turned off."""
 from pathlib import Path
 from typing import Any
 
+import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import PHONE, LiveServer, no_horizontal_scroll, shot
 from tests.e2e.test_pay_link import DECLINED, send_link
+from tests.e2e.test_spanish import speaks_spanish
+
+# What a keyboard user meets, in James's language (his stored language opens the page in it).
+WORDS = {
+    "en": {"skip": "Skip to main content", "switch": "Español", "pay": "Make Payment",
+           "declined": DECLINED, "thanks": "Thank you, your payment was received"},
+    "es": {"skip": "Saltar al contenido principal", "switch": "English", "pay": "Realizar pago",
+           "declined": "Su tarjeta fue rechazada", "thanks": "Gracias, recibimos su pago"},
+}  # fmt: skip
 
 FOCUSED = "(e => e.id || e.textContent.trim())(document.activeElement)"
 
@@ -18,9 +28,13 @@ def press(page: Any, key: str) -> str:
     return str(page.evaluate(FOCUSED))
 
 
+@pytest.mark.parametrize("lang", ["en", "es"])
 def test_james_pays_by_keyboard_alone_after_a_decline(
-    desktop: Any, phone: Any, live_server: LiveServer, artifacts_dir: Path
+    desktop: Any, phone: Any, live_server: LiveServer, artifacts_dir: Path, lang: str
 ) -> None:
+    words = WORDS[lang]
+    if lang == "es":
+        speaks_spanish(live_server, "100002")
     link = send_link(desktop)
     page = phone
     page.goto(link)  # tapping the link in the text
@@ -30,14 +44,14 @@ def test_james_pays_by_keyboard_alone_after_a_decline(
     # then the support number.
     order = [press(page, "Tab") for _ in range(9)]
     assert order == [
-        "Skip to main content",
-        "Español",
+        words["skip"],
+        words["switch"],
         "cc-number",
         "cc-exp",
         "cc-cvc",
         "cc-zip",
         "terms",
-        "Make Payment",
+        words["pay"],
         "(800) 555-0199",
     ]
     # Back to the top, then the skip link straight to the form.
@@ -53,18 +67,18 @@ def test_james_pays_by_keyboard_alone_after_a_decline(
     press(page, "Tab")
     page.keyboard.type("78701")
     assert press(page, "Tab") == "terms"
-    assert press(page, "Tab") == "Make Payment"
+    assert press(page, "Tab") == words["pay"]
     assert press(page, "Shift+Tab") == "terms"
     page.keyboard.press("Space")
     expect(page.locator("#terms")).to_be_checked()
-    assert press(page, "Tab") == "Make Payment"
+    assert press(page, "Tab") == words["pay"]
     page.keyboard.press("Enter")
 
     # Declined: the summary has focus; its link takes the keyboard to the card number.
     expect(page.locator("#pay-errors")).to_be_focused()
-    expect(page.locator("#pay-errors")).to_contain_text(DECLINED)
-    shot(page, artifacts_dir, "pay-kb-01-declined-360")
-    assert DECLINED in press(page, "Tab")
+    expect(page.locator("#pay-errors")).to_contain_text(words["declined"])
+    shot(page, artifacts_dir, f"pay-kb-01-declined-{lang}-360")
+    assert words["declined"] in press(page, "Tab")
     assert press(page, "Enter") == "cc-number"
     page.keyboard.type("4242 4242 4242 4242")
     press(page, "Tab")
@@ -75,12 +89,12 @@ def test_james_pays_by_keyboard_alone_after_a_decline(
     expect(page.locator("#cc-zip")).to_have_value("78701")  # kept
     assert press(page, "Tab") == "terms"
     expect(page.locator("#terms")).to_be_checked()  # kept
-    assert press(page, "Tab") == "Make Payment"
+    assert press(page, "Tab") == words["pay"]
     page.keyboard.press("Enter")
 
-    expect(page.get_by_role("heading", name="Thank you, your payment was received")).to_be_visible()
+    expect(page.get_by_role("heading", name=words["thanks"])).to_be_visible()
     expect(page.locator("#receipt-amount")).to_have_text("$182.01")
-    shot(page, artifacts_dir, "pay-kb-02-receipt-360")
+    shot(page, artifacts_dir, f"pay-kb-02-receipt-{lang}-360")
     assert live_server.app.state.gateway.successful_charge_count == 1
     assert page.js_errors == []
 

@@ -56,10 +56,19 @@ class GatewayError(DomainError):
 class CardDeclined(GatewayError):
     """The card was refused. `message` is plain words a payer can act on."""
 
-    def __init__(self, code: str, message: str, processor_ref: str | None = None) -> None:
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        processor_ref: str | None = None,
+        *,
+        brand: str | None = None,
+        last4: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.code = code  # generic_decline | insufficient_funds | expired_card | incorrect_cvc
         self.processor_ref = processor_ref
+        self.brand, self.last4 = brand, last4  # the refused card, when the processor says
 
 
 class InvalidPaymentMethod(GatewayError):

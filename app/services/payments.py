@@ -225,7 +225,8 @@ async def charge(
             metadata={"payment_id": str(pid), "client_id": str(req.client_id)},
         )
     except CardDeclined as exc:
-        await fail(maker, clock, pid, code=exc.code, message=exc.message, declined=True)
+        await fail(maker, clock, pid, code=exc.code, message=exc.message, declined=True,
+                   card=(exc.brand, exc.last4))  # fmt: skip
         raise
     except GatewayError as exc:  # refused, or certainly never reached the processor
         await fail(maker, clock, pid, code="gateway_error", message=exc.message)
@@ -356,6 +357,7 @@ async def fail(
     message: str,
     declined: bool = False,
     company: str = "",
+    card: tuple[str | None, str | None] = (None, None),
 ) -> bool:
     """Mark an unresolved payment failed (nothing was charged), release the account, count a
     link's declines. With `company`, text the payer who was told to wait for the result.
@@ -371,6 +373,9 @@ async def fail(
         payment.failure_code = code[:40]
         payment.failure_message = message[:200]
         payment.completed_at = now
+        brand, last4 = card  # the refused card, named in the ledger ("Visa ending 0002")
+        payment.card_brand = payment.card_brand or brand
+        payment.card_last4 = payment.card_last4 or last4
         s.add(payment)
         await _release(s, payment)
         if payment.link_id is not None:

@@ -168,6 +168,8 @@ async def test_decline_then_success_gives_a_receipt_and_applies_once(
         (await session.execute(select(Payment).where(Payment.link_id == link.id))).scalars().all()
     )
     assert sorted(p.status for p in pays) == ["failed", "succeeded"]
+    refused = next(p for p in pays if p.status == "failed")  # named in the staff's ledger
+    assert (refused.card_brand, refused.card_last4) == ("Visa", "0002")
     ok = next(p for p in pays if p.status == "succeeded")
     settled = (
         (

@@ -297,7 +297,9 @@ class SandboxGateway:
         row = previous or self._row("key", idempotency_key)
         assert row is not None
         if row[10]:  # declined, now or the first time
-            raise CardDeclined(row[10], DECLINE_MESSAGES[row[10]], processor_ref=row[1])
+            raise CardDeclined(
+                row[10], DECLINE_MESSAGES[row[10]], processor_ref=row[1], brand=row[5], last4=row[6]
+            )
         if previous is None and ref.last4 == LOST_ANSWER_CARD[-4:]:
             raise OutcomeUnknown()  # charged; the answer is lost on the way back
         return self._result(row)

@@ -371,7 +371,14 @@ def _charge_result(intent: dict[str, Any], *, just_created: bool) -> ChargeResul
         error = intent.get("last_payment_error") or {}
         code = str(error.get("decline_code") or error.get("code") or "generic_decline")
         log.info("payment_intent=%s code=%s event=stripe_declined", ref, code)
-        raise CardDeclined(code, decline_message(code), processor_ref=ref)
+        card = (error.get("payment_method") or {}).get("card") or {}
+        raise CardDeclined(
+            code,
+            decline_message(code),
+            processor_ref=ref,
+            brand=brand_name(card.get("brand")) if card.get("brand") else None,
+            last4=card.get("last4"),
+        )
     log.error("payment_intent=%s status=%s event=stripe_unexpected_status", ref, status)
     raise GatewayError()
 

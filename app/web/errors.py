@@ -11,6 +11,7 @@ from litestar.exceptions import HTTPException, NotFoundException, PermissionDeni
 from litestar.response import Redirect
 
 from app.i18n import gettext as _
+from app.web import language
 from app.web.deps import LoginRequired
 from app.web.forms import is_htmx
 from app.web.render import render
@@ -33,6 +34,7 @@ def login_required(request: Request[Any, Any, Any], exc: LoginRequired) -> Respo
 
 
 def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    language.choose_unless_chosen(request.scope)  # an unknown path never met the middleware
     status = exc.status_code
     if isinstance(exc, PermissionDeniedException) and "CSRF" in str(exc.detail):
         title = _("This form has expired")

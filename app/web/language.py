@@ -46,6 +46,17 @@ def _cookie(scope: Scope) -> str | None:
     return morsel.value if morsel else None
 
 
+CHOSEN = "language_chosen"  # scope state: this middleware ran for the request
+
+
+def choose_unless_chosen(scope: Scope) -> None:
+    """For a response the router answers before any middleware runs (an unknown path: 404/405),
+    pick the language as the middleware would have."""
+    if not scope.get("state", {}).get(CHOSEN):
+        lang, explicit, _ = pick(scope)
+        i18n.choose(lang, explicit=explicit)
+
+
 def pick(scope: Scope) -> tuple[i18n.Lang, bool, i18n.Lang | None]:
     """(language, explicit, language to remember in the cookie) for one request."""
     path = scope.get("path", "")
@@ -77,6 +88,7 @@ class LanguageMiddleware:
             await self.app(scope, receive, send)
             return
         lang, explicit, remember = pick(scope)
+        scope.setdefault("state", {})[CHOSEN] = True
         path = scope.get("path", "")
         varies = path.startswith(VARIES) or path == "/"
         secure = scope.get("scheme") == "https"

@@ -266,3 +266,16 @@ def test_every_message_has_a_spanish_string_with_the_same_placeholders() -> None
     }
     for english, spanish in fixed.items():
         assert catalog[english].string == spanish
+
+
+async def test_an_unknown_address_answers_in_the_readers_language(
+    client: AsyncTestClient[Any],
+) -> None:
+    """The router answers an unknown path before any middleware: the page still speaks the
+    reader's language (and staff paths stay English)."""
+    r = await client.get("/account/nope", headers={"accept-language": "es-US,es;q=0.9"})
+    assert r.status_code == 404 and parse(r.text).text("h1") == "Página no encontrada"
+    r = await client.get("/nope", headers={"accept-language": "en-US"})
+    assert r.status_code == 404 and parse(r.text).text("h1") == "Page not found"
+    r = await client.get("/plus/nope", headers={"accept-language": "es"})
+    assert r.status_code == 404 and parse(r.text).text("h1") == "Page not found"

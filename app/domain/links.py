@@ -56,3 +56,26 @@ def lifetime(created: datetime, expiry: datetime) -> tuple[int, Literal["minutes
     if seconds < 60:
         return seconds, "seconds"
     return seconds // 60, "minutes"
+
+
+RenewalRefusal = Literal["renewed", "not_expired", "payments_not_accepted", "opted_out"]
+
+
+def renewal_refusal(
+    status: str, *, renewed: bool, accepts_payments: bool, opted_out: bool
+) -> RenewalRefusal | None:
+    """Why the payer may not ask an ended link for a new one by text, or None when they may.
+
+    Only a link whose time ran out qualifies: not one that was paid, cancelled, replaced by a
+    newer link (superseded), locked after declines or whose text failed. One new link per
+    expired link (`renewed`), and only where a link could be sent anyway: the location accepts
+    payments and the number has not opted out of texts."""
+    if renewed:
+        return "renewed"
+    if status != "expired":
+        return "not_expired"
+    if not accepts_payments:
+        return "payments_not_accepted"
+    if opted_out:
+        return "opted_out"
+    return None

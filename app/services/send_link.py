@@ -71,6 +71,48 @@ async def send(
     company: str,
     box: SecretBox,
 ) -> SentLink:
+    sent = await _send(
+        session,
+        staff=staff,
+        client_id=client_id,
+        vehicle_id=vehicle_id,
+        days=days,
+        raw_phone=raw_phone,
+        reviewed_total_cents=reviewed_total_cents,
+        now=now,
+        ttl_seconds=ttl_seconds,
+        base_url=base_url,
+        company=company,
+        box=box,
+    )
+    await session.commit()
+    log.info(
+        "link_id=%s client_id=%s to=%s event=link_sent",
+        sent.link.id,
+        client_id,
+        phone.mask(sent.link.phone_e164),
+    )
+    return sent
+
+
+async def _send(
+    session: AsyncSession,
+    *,
+    staff: StaffUser | None,
+    client_id: int,
+    vehicle_id: int,
+    days: int,
+    raw_phone: str,
+    reviewed_total_cents: int | None,
+    now: datetime,
+    ttl_seconds: int,
+    base_url: str,
+    company: str,
+    box: SecretBox,
+    renewed_from: int | None = None,
+) -> SentLink:
+    """Checks, supersedes, stores and queues, in the caller's transaction (not committed).
+    Without `staff`, the payer asked for it from an expired link (`renewed_from`)."""
     account = await load_account(session, client_id)
     if not account.location.accepts_payments:
         raise PaymentsNotAccepted()
@@ -126,7 +168,7 @@ async def send(
         summary_json=summary.to_json(),
         phone_e164=e164,
         status="queued",
-        sent_by_staff_id=staff.id,
+        sent_by_staff_id=staff.id if staff is not None else None,
         created_at=now,
         sent_at=now,
         expires_at=expiry,
@@ -155,19 +197,18 @@ async def send(
     audit.record(
         session,
         at=now,
-        actor_type="staff",
-        actor_id=staff.id,
+        actor_type="staff" if staff is not None else "payer",
+        actor_id=staff.id if staff is not None else None,
         client_id=client_id,
-        action="link.sent",
+        action="link.sent" if renewed_from is None else "link.renewed",
         link_id=link.id,
         to=e164,
         to_client_phone=e164 == account.client.phone_e164,
         total_cents=summary.total_cents,
         days=days,
         vehicle_id=vehicle_id,
+        **({} if renewed_from is None else {"renewed_from_link_id": renewed_from}),
     )
-    await session.commit()
-    log.info("link_id=%s client_id=%s to=%s event=link_sent", link.id, client_id, phone.mask(e164))
     return SentLink(link=link, token=token, summary=summary)
 
 
@@ -205,3 +246,101 @@ async def cancel(
     link = await session.get(PaymentLink, link_id)
     assert link is not None
     return link
+
+
+class RenewalRefused(DomainError):
+    """The payer's "Text me a new link" is not offered for this link (see links.renewal_refusal)."""
+
+    def __init__(self, reason: links.RenewalRefusal, renewed_by_link_id: int | None = None) -> None:
+        super().__init__()
+        self.reason = reason
+        self.renewed_by_link_id = renewed_by_link_id
+
+
+async def renewal_refusal(
+    session: AsyncSession, link: PaymentLink, *, status: str, accepts_payments: bool
+) -> links.RenewalRefusal | None:
+    """Whether the expired-link page may offer "Text me a new link" (the domain decides)."""
+    renewed = link.renewed_by_link_id is not None
+    if renewed or status != "expired" or not accepts_payments:  # no need to ask the store
+        opted_out = False
+    else:
+        opted_out = await sms.number_opted_out(session, link.phone_e164)
+    return links.renewal_refusal(
+        status, renewed=renewed, accepts_payments=accepts_payments, opted_out=opted_out
+    )
+
+
+async def renew(
+    session: AsyncSession,
+    *,
+    link_id: int,
+    now: datetime,
+    ttl_seconds: int,
+    base_url: str,
+    company: str,
+    box: SecretBox,
+) -> SentLink:
+    """The payer's one tap on an expired link: a fresh link, recomputed from today's summary for
+    the same vehicle and days, texted to the number the expired link went to (never another),
+    within the staff's limits. Once per expired link: the first tap marks the expired link as
+    superseded by a conditional update, so a second tap (or a race of two) sends nothing."""
+    link = await session.get(PaymentLink, link_id, populate_existing=True)
+    if link is None:
+        raise RenewalRefused("not_expired")
+    account = await load_account(session, link.client_id)
+    status = links.effective_status(link.status, link.expires_at, now)
+    reason = await renewal_refusal(
+        session, link, status=status, accepts_payments=account.location.accepts_payments
+    )
+    if reason is not None:
+        raise RenewalRefused(reason, link.renewed_by_link_id)
+    claimed = await session.execute(
+        update(PaymentLink)
+        .where(
+            col(PaymentLink.id) == link_id,
+            col(PaymentLink.status).in_(links.LIVE_STATUSES),
+            col(PaymentLink.expires_at) <= now,
+            col(PaymentLink.claim_payment_id).is_(None),
+            col(PaymentLink.renewed_by_link_id).is_(None),
+        )
+        .values(status="superseded", cancelled_at=now)
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        await session.rollback()
+        fresh = await session.get(PaymentLink, link_id, populate_existing=True)
+        renewed_by = fresh.renewed_by_link_id if fresh is not None else None
+        raise RenewalRefused("renewed" if renewed_by else "not_expired", renewed_by)
+    try:
+        sent = await _send(
+            session,
+            staff=None,
+            client_id=link.client_id,
+            vehicle_id=link.vehicle_id,
+            days=link.days,
+            raw_phone=link.phone_e164,
+            reviewed_total_cents=None,
+            now=now,
+            ttl_seconds=ttl_seconds,
+            base_url=base_url,
+            company=company,
+            box=box,
+            renewed_from=link_id,
+        )
+    except BaseException:
+        await session.rollback()
+        raise
+    await session.execute(
+        update(PaymentLink)
+        .where(col(PaymentLink.id) == link_id)
+        .values(renewed_by_link_id=sent.link.id)
+    )
+    await session.commit()
+    log.info(
+        "link_id=%s renewed_from=%s client_id=%s to=%s event=link_renewed",
+        sent.link.id,
+        link_id,
+        link.client_id,
+        phone.mask(sent.link.phone_e164),
+    )
+    return sent

@@ -217,6 +217,8 @@ class PaymentLink(SQLModel, table=True):
     # The payment currently being attempted; set by a conditional update (the claim).
     claim_payment_id: int | None = Field(default=None)
     payment_id: int | None = Field(default=None)
+    # The link the payer asked for from this one after it expired ("Text me a new link").
+    renewed_by_link_id: int | None = Field(default=None)
 
 
 class SmsMessage(SQLModel, table=True):

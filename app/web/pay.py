@@ -13,14 +13,16 @@ from app import i18n
 from app.domain import links, outcomes
 from app.domain.errors import (
     CardDeclined,
+    DomainError,
     GatewayError,
     InvalidPaymentMethod,
     OutcomeUnknown,
     StaleSummary,
 )
 from app.domain.phone import national
-from app.services import pay_link, payments
+from app.services import pay_link, payments, send_link
 from app.services.pay_link import LinkNotFound, LinkState
+from app.services.summary import PaymentsNotAccepted
 from app.store.models import Invoice, Payment
 from app.web.deps import ClockDep, Db, SettingsDep, release_connection
 from app.web.forms import Form, read_form
@@ -32,6 +34,25 @@ ASK_AGAIN_AFTER = timedelta(seconds=3)
 ABANDONED = i18n.N_(
     "Your bank's check was not finished, so nothing was charged. Enter your card again."
 )
+# "Text me a new link" refused: what the payer reads, by the domain's reason.
+RENEW_REFUSED: dict[str, str] = {
+    "not_expired": i18n.N_(
+        "A new link can only be texted from a link whose time ran out. This link was paid,"
+        " cancelled or replaced, so no text was sent."
+    ),
+    "payments_not_accepted": i18n.N_(
+        "Payments by link are not available for this account right now, so no text was sent."
+    ),
+    "opted_out": i18n.N_(
+        "This phone number has opted out of our text messages, so no text was sent."
+        " Reply START to our number to receive texts again."
+    ),
+    "limit": i18n.N_(
+        "Too many texts or links were sent to this number recently, so no text was sent."
+        " Try again later."
+    ),
+    "other": i18n.N_("A new link could not be texted right now, so no text was sent."),
+}
 
 
 def _about(settings: Any) -> dict[str, Any]:
@@ -43,7 +64,47 @@ def _not_found(settings: Any) -> Response[Any]:
     return render("pay/not_found.html", status_code=404, **_about(settings))
 
 
-def _final_page(state: LinkState, settings: Any) -> Response[Any]:
+def _ending(state: LinkState) -> str:
+    """Where a renewed link went, for the payer: only the phone's last four digits."""
+    return state.link.phone_e164[-4:]
+
+
+def _renewed_page(
+    state: LinkState, settings: Any, status_code: int, *, already: bool = False
+) -> Response[Any]:
+    return render(
+        "pay/renewed.html",
+        status_code=status_code,
+        ending=_ending(state),
+        already=already,
+        **_about(settings),
+    )
+
+
+def _renew_refused(settings: Any, reason: str, status_code: int) -> Response[Any]:
+    return render(
+        "pay/renew_refused.html",
+        status_code=status_code,
+        message=RENEW_REFUSED[reason],
+        **_about(settings),
+    )
+
+
+async def _ended_page(db: Db, state: LinkState, settings: Any) -> Response[Any]:
+    """The page of a link that cannot be paid, offering "Text me a new link" where the domain
+    allows it; a link the payer already renewed says where the new one went."""
+    if state.link.renewed_by_link_id is not None:
+        return _renewed_page(state, settings, 410)
+    can_renew = state.status == "expired" and (
+        await send_link.renewal_refusal(
+            db, state.link, status=state.status, accepts_payments=state.location.accepts_payments
+        )
+        is None
+    )
+    return _final_page(state, settings, can_renew=can_renew)
+
+
+def _final_page(state: LinkState, settings: Any, *, can_renew: bool = False) -> Response[Any]:
     """Pages for links that can no longer be paid: no personal details, no amounts. All but
     "paid" are 410 Gone: the link will never work again, whether its time ran out (expired),
     staff cancelled it, a newer link replaced it (superseded) or its text never arrived."""
@@ -54,7 +115,12 @@ def _final_page(state: LinkState, settings: Any) -> Response[Any]:
     if state.status == "expired":
         count, unit = links.lifetime(state.link.created_at, state.link.expires_at)
         return render(
-            "pay/expired.html", status_code=410, ttl_count=count, ttl_unit=unit, **_about(settings)
+            "pay/expired.html",
+            status_code=410,
+            ttl_count=count,
+            ttl_unit=unit,
+            can_renew=can_renew,
+            **_about(settings),
         )
     return render("pay/ended.html", status_code=410, status=state.status, **_about(settings))
 
@@ -161,7 +227,7 @@ class PayController(Controller):
         ):
             return Redirect(f"/pay/{token}/receipt", status_code=303)
         if state.status not in links.LIVE_STATUSES:
-            return _final_page(state, settings)
+            return await _ended_page(db, state, settings)
         form = Form()
         attempt_id = request.session.pop("pay_attempt", None)
         attempt = await db.get(Payment, attempt_id) if isinstance(attempt_id, int) else None
@@ -188,9 +254,11 @@ class PayController(Controller):
         except LinkNotFound:
             return _not_found(settings)
         i18n.prefer(state.language)
+        form = await read_form(request)
+        if form.get("action") == "renew":  # "Text me a new link", from the expired-link page
+            return await self._renew(request, db, settings, state, token, now)
         if state.status not in links.LIVE_STATUSES:
             return _final_page(state, settings)
-        form = await read_form(request)
         payment_method = form.get("payment_method")
         if not payment_method:
             form.error("card", i18n.N_("Enter your card details."))
@@ -250,6 +318,42 @@ class PayController(Controller):
         if outcome.status == "processing":
             return render("pay/processing.html", status_code=202, **_about(settings))
         # Unknown: the page that says so comes from a GET, so a reload never resubmits the form.
+        return Redirect(f"/pay/{token}", status_code=303)
+
+    async def _renew(
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        settings: Any,
+        state: LinkState,
+        token: str,
+        now: Any,
+    ) -> Response[Any]:
+        """One tap: a fresh link to the number the expired one went to (the number comes from
+        the link, never from the form). Then the page (a GET) says where it went."""
+        try:
+            await send_link.renew(
+                db,
+                link_id=state.link.id or 0,
+                now=now,
+                ttl_seconds=settings.link_ttl_seconds,
+                base_url=settings.base_url,
+                company=settings.company_name,
+                box=request.app.state.box,
+            )
+        except send_link.RenewalRefused as exc:
+            if exc.reason == "renewed":
+                return _renewed_page(state, settings, 409, already=True)
+            status_code = 403 if exc.reason in ("payments_not_accepted", "opted_out") else 409
+            return _renew_refused(settings, exc.reason, status_code)
+        except (send_link.TooManyLinks, send_link.TooManyTexts):
+            return _renew_refused(settings, "limit", 429)
+        except send_link.OptedOut:
+            return _renew_refused(settings, "opted_out", 403)
+        except PaymentsNotAccepted:
+            return _renew_refused(settings, "payments_not_accepted", 403)
+        except DomainError:
+            return _renew_refused(settings, "other", 409)
         return Redirect(f"/pay/{token}", status_code=303)
 
     @post("/{token:str}/confirm", name="pay_confirm")

@@ -24,7 +24,8 @@ from app.domain.summary import InvoiceSummary
 from app.i18n import N_
 from app.services import autopay, cards, payments, summary
 from app.services.summary import Account, PaymentsNotAccepted
-from app.store.models import Invoice, Location, PaymentLink, Vehicle
+from app.store import reads
+from app.store.models import Invoice, PaymentLink, Vehicle
 
 log = logging.getLogger("monitorpay.portal")
 INVOICE_LIMIT = 50
@@ -63,9 +64,7 @@ class Overview:
 
 
 async def today_for(session: AsyncSession, location_id: int, now: datetime) -> date:
-    location = await session.get(Location, location_id)
-    assert location is not None
-    return local_today(now, location.timezone)
+    return local_today(now, (await reads.location(session, location_id)).timezone)
 
 
 async def overview(session: AsyncSession, client_id: int, now: datetime) -> Overview:

@@ -30,7 +30,8 @@ from app.domain.phone import national
 from app.i18n import N_
 from app.services import autopay, cards, payments, portal, summary
 from app.services.summary import NotFound, PaymentsNotAccepted
-from app.store.models import Client, Location, Payment
+from app.store import reads
+from app.store.models import Client, Payment
 from app.web.deps import ClockDep, Db, Me, SettingsDep, release_connection
 from app.web.forms import Form, is_htmx, parse_id, read_form
 from app.web.render import render
@@ -405,8 +406,7 @@ class PaymentTabs:
         status_code: int = 200,
         notice: str | None = None,
     ) -> Response[Any]:
-        location = await db.get(Location, me.location_id)
-        assert location is not None
+        location = await reads.location(db, me.location_id)
         today = local_today(clock.now(), location.timezone)
         return render(
             "account/payment_methods.html",
@@ -530,8 +530,7 @@ class PaymentTabs:
         status_code: int = 200,
         notice: str | None = None,
     ) -> Response[Any]:
-        location = await db.get(Location, me.location_id)
-        assert location is not None
+        location = await reads.location(db, me.location_id)
         today = local_today(clock.now(), location.timezone)
         return render(
             "account/payment_autopay.html",

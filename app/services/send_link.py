@@ -169,6 +169,7 @@ async def _send(
         phone_e164=e164,
         status="queued",
         sent_by_staff_id=staff.id if staff is not None else None,
+        origin="staff" if staff is not None else "renewal",
         created_at=now,
         sent_at=now,
         expires_at=expiry,

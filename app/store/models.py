@@ -219,6 +219,25 @@ class PaymentLink(SQLModel, table=True):
     payment_id: int | None = Field(default=None)
     # The link the payer asked for from this one after it expired ("Text me a new link").
     renewed_by_link_id: int | None = Field(default=None)
+    # Who asked for it: staff | renewal ("Text me a new link") | reply (PAY to a reminder)
+    origin: str = Field(
+        default="staff", max_length=12, sa_column_kwargs={"server_default": "staff"}
+    )
+
+
+class Reminder(SQLModel, table=True):
+    """A "your monitoring lapses soon" text: at most one per vehicle and paid-through date,
+    whichever instance runs the job (the unique constraint decides)."""
+
+    __table_args__ = (
+        sa.UniqueConstraint("vehicle_id", "period_end", name="uq_reminder_vehicle_period"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    client_id: int = Field(foreign_key="client.id", index=True)
+    vehicle_id: int = Field(foreign_key="vehicle.id")
+    period_end: date
+    sms_id: int | None = Field(default=None, foreign_key="smsmessage.id")
+    created_at: datetime = Field(sa_column=_ts(nullable=False))
 
 
 class SmsMessage(SQLModel, table=True):

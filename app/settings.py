@@ -9,7 +9,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     stripe_publishable_key: str = ""
     stripe_webhook_secret: str = ""
     stripe_api_base: str = ""  # tests point the SDK at a fake Stripe on 127.0.0.1
+    # Apple Pay and Google Pay in the Payment Element (stripe mode; the sandbox keeps cards only)
+    stripe_wallets: bool = True
+    # the file Stripe gives for Apple Pay, served at /.well-known/ (stripe mode; "": not served)
+    apple_pay_domain_association: str = ""
     sms_provider: Literal["outbox", "twilio"] = "outbox"
     twilio_account_sid: str = ""
     twilio_auth_token: str = ""
@@ -56,6 +60,9 @@ class Settings(BaseSettings):
     kv_path: str = str(ROOT / "data" / "kv")
     autopay_daily_at: time | None = None  # e.g. 06:00 (UTC): run AutoPay in-process every day
     autopay_concurrency: int = 16  # charges in flight at once during an AutoPay run
+    remind_daily_at: time | None = None  # e.g. 15:00 (UTC): text reminders in-process daily
+    # remind when a vehicle's paid-through date is this many days away (app/domain/reminders.py)
+    remind_days_before: int = Field(default=3, ge=0, le=60)
     # resolve unresolved payments and lost refunds in-process: at start-up, then every N seconds
     # (0: never; run `monitorpay reconcile` from cron instead)
     reconcile_every_seconds: float = 60
@@ -88,6 +95,31 @@ class Settings(BaseSettings):
             if problems:
                 raise ValueError("APP_ENV=prod refuses to start with: " + "; ".join(problems))
         return self
+
+    @model_validator(mode="after")
+    def _wallets_make_sense(self) -> Settings:
+        path = self.apple_pay_domain_association
+        if not path:
+            return self
+        if self.payments_gateway != "stripe":
+            raise ValueError(
+                "APPLE_PAY_DOMAIN_ASSOCIATION is only used with PAYMENTS_GATEWAY=stripe"
+            )
+        file = Path(path)
+        if not file.is_file():
+            raise ValueError(f"APPLE_PAY_DOMAIN_ASSOCIATION: no such file: {path}")
+        size = file.stat().st_size
+        if not 0 < size <= 100_000:
+            raise ValueError(
+                f"APPLE_PAY_DOMAIN_ASSOCIATION: {path} is {size} bytes; expected the file"
+                " Stripe gives (a few kilobytes)"
+            )
+        return self
+
+    @property
+    def wallets(self) -> bool:
+        """Apple Pay and Google Pay are offered (where the browser and Stripe allow them)."""
+        return self.payments_gateway == "stripe" and self.stripe_wallets
 
     @property
     def processes(self) -> int:

@@ -110,9 +110,12 @@ async def _send(
     company: str,
     box: SecretBox,
     renewed_from: int | None = None,
+    origin: str | None = None,
 ) -> SentLink:
     """Checks, supersedes, stores and queues, in the caller's transaction (not committed).
-    Without `staff`, the payer asked for it from an expired link (`renewed_from`)."""
+    Without `staff`, the payer asked for it: from an expired link (`renewed_from`), or by
+    replying PAY to a reminder (`origin="reply"`)."""
+    origin = origin or ("staff" if staff is not None else "renewal")
     account = await load_account(session, client_id)
     if not account.location.accepts_payments:
         raise PaymentsNotAccepted()
@@ -169,7 +172,7 @@ async def _send(
         phone_e164=e164,
         status="queued",
         sent_by_staff_id=staff.id if staff is not None else None,
-        origin="staff" if staff is not None else "renewal",
+        origin=origin,
         created_at=now,
         sent_at=now,
         expires_at=expiry,
@@ -201,7 +204,13 @@ async def _send(
         actor_type="staff" if staff is not None else "payer",
         actor_id=staff.id if staff is not None else None,
         client_id=client_id,
-        action="link.sent" if renewed_from is None else "link.renewed",
+        action=(
+            "link.requested_by_text"
+            if origin == "reply"
+            else "link.sent"
+            if renewed_from is None
+            else "link.renewed"
+        ),
         link_id=link.id,
         to=e164,
         to_client_phone=e164 == account.client.phone_e164,

@@ -1,4 +1,4 @@
-"""The `monitorpay` command: serve, migrate, seed, setup, autopay, reconcile."""
+"""The `monitorpay` command: serve, migrate, seed, setup, autopay, remind, reconcile."""
 
 from __future__ import annotations
 
@@ -79,6 +79,29 @@ async def _with_gateway(settings: Settings, job: str) -> int:
     return 1 if failed else 0
 
 
+async def _remind(settings: Settings) -> int:
+    """Text today's reminders once (idempotent: a vehicle-period is reminded once, whichever
+    run or process gets there first); the texts go out through the SMS worker's outbox."""
+    from app.clock import SystemClock
+    from app.main import configure_logging
+    from app.services import reminders
+    from app.store.db import make_engine, make_sessionmaker
+
+    configure_logging("WARNING")
+    engine = make_engine(settings.async_database_url, pool_size=settings.db_pool_size)
+    try:
+        report = await reminders.run(
+            make_sessionmaker(engine),
+            SystemClock(),
+            settings.company_name,
+            days_before=settings.remind_days_before,
+        )
+    finally:
+        await engine.dispose()
+    print("\n".join(report.lines()))
+    return 1 if report.errors else 0
+
+
 def _serve(settings: Settings) -> None:
     import uvicorn
 
@@ -108,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("setup", help="migrate, then seed an empty database")
     sub.add_parser("autopay", help="charge the AutoPay enrollments that are due (idempotent)")
     sub.add_parser(
+        "remind", help="text the clients whose paid-through date is REMIND_DAYS_BEFORE days away"
+    )
+    sub.add_parser(
         "reconcile", help="resolve unresolved payments and refunds by asking the processor"
     )
     args = parser.parse_args(argv)
@@ -125,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(_seed(settings))
     elif args.command == "serve":
         _serve(settings)
+    elif args.command == "remind":
+        return asyncio.run(_remind(settings))
     elif args.command in ("autopay", "reconcile"):
         return asyncio.run(_with_gateway(settings, args.command))
     return 0

@@ -22,7 +22,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from app.adapters.payments.factory import make_gateway
 from app.adapters.sms.factory import make_sms_provider
 from app.clock import Clock, SystemClock
-from app.services import autopay, reconcile, sms_worker
+from app.services import autopay, reconcile, reminders, sms_worker
 from app.services.sealed import SecretBox
 from app.settings import Settings
 from app.store.db import make_engine, make_sessionmaker
@@ -99,6 +99,18 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
                     )
                 )
             )
+        if settings.remind_daily_at is not None:
+            background.append(
+                asyncio.create_task(
+                    reminders.run_daily(
+                        sessionmaker,
+                        clock,
+                        settings.company_name,
+                        settings.remind_daily_at,
+                        settings.remind_days_before,
+                    )
+                )
+            )
         if settings.reconcile_every_seconds > 0:
             background.append(
                 asyncio.create_task(
@@ -154,6 +166,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         auth.ClientAuthController,
         search.SearchController,
         plus.PlusController,
+        reports.ReportsController,
         history.HistoryController,
         pay.PayController,
         webhooks.stripe_webhook,

@@ -34,6 +34,20 @@ def is_due(paid_through: date, today: date, days_before: int) -> bool:
     return paid_through == reminder_due_on(today, days_before)
 
 
+def skip_reason(*, accepts_payments: bool, on_autopay: bool, opted_out: bool) -> str | None:
+    """Why a due vehicle is not reminded, or None to text it. A location that does not take
+    payments could not send the link the text offers; AutoPay will charge the period itself;
+    an opted-out number (the client's, or shared with someone who replied STOP) is never
+    texted."""
+    if not accepts_payments:
+        return "payments_not_accepted"
+    if on_autopay:
+        return "autopay"
+    if opted_out:
+        return "opted_out"
+    return None
+
+
 def pay_word(body: str | None) -> str | None:
     """ "PAY" or "PAGAR" when the whole reply is that word (any case, with spaces or punctuation
     around it: "pay", "Pay!", " pagar ", "¡PAGAR!"), else None. "pay later" is not a request."""

@@ -1,4 +1,5 @@
-"""What the SMS provider tells us: delivery reports, and replies (STOP, START, HELP)."""
+"""What the SMS provider tells us: delivery reports, and replies (STOP, START, HELP, and PAY
+to a reminder: app/services/reminders.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from sqlmodel import col
 
 from app.domain import phone
 from app.domain.errors import DomainError
-from app.services import audit, sms
+from app.domain.reminders import pay_word
+from app.services import audit, reminders, sms
 from app.store.models import Client, SmsMessage
 
 log = logging.getLogger("monitorpay.sms")
@@ -49,13 +51,25 @@ async def delivery_report(
     return status
 
 
-async def inbound(session: AsyncSession, *, from_number: str, body: str, now: datetime) -> str:
-    """A reply. STOP opts the number out of our texts, START back in; returns the keyword."""
+async def inbound(
+    session: AsyncSession,
+    *,
+    from_number: str,
+    body: str,
+    now: datetime,
+    reply: reminders.ReplyContext | None = None,
+) -> str:
+    """A reply. STOP opts the number out of our texts, START back in; returns the keyword.
+    PAY (or PAGAR) asks for a payment link (with `reply`, the app's settings for sending one):
+    returns "pay_" + what happened (reminders.answer_pay), the answer queued in the outbox."""
     word = (body or "").strip().split(" ", 1)[0].upper()
     try:
         e164 = phone.normalize(from_number)
     except DomainError:
         return "ignored"
+    pay = pay_word(body)
+    if pay is not None and reply is not None:
+        return "pay_" + await reminders.answer_pay(session, e164=e164, word=pay, now=now, ctx=reply)
     if word in STOP_WORDS | START_WORDS:
         opt_out = word in STOP_WORDS
         clients = (

@@ -9,7 +9,7 @@ from typing import Any
 from litestar import Request, Response, post
 
 from app.domain.errors import DomainError
-from app.services import sms_events, texts
+from app.services import reminders, sms_events, texts
 from app.services.webhooks import handle_stripe_event
 from app.web.deps import ClockDep, Db, SettingsDep
 
@@ -76,12 +76,17 @@ async def twilio_inbound(
     request: Request[Any, Any, Any], db: Db, clock: ClockDep, settings: SettingsDep
 ) -> Response[Any]:
     """Replies to our texts. Twilio answers STOP/START itself; we record the choice, and
-    answer HELP with who we are."""
+    answer HELP with who we are. A PAY's answer (a link, or why not) goes out through the
+    outbox like every other text, not in this response."""
     form, refused = await _twilio_form(request, settings)
     if refused is not None:
         return refused
     word = await sms_events.inbound(
-        db, from_number=form.get("From", ""), body=form.get("Body", ""), now=clock.now()
+        db,
+        from_number=form.get("From", ""),
+        body=form.get("Body", ""),
+        now=clock.now(),
+        reply=reminders.ReplyContext.from_settings(settings, request.app.state.box),
     )
     reply = ""
     if word == "help":

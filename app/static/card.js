@@ -171,7 +171,11 @@
       locale: entry.getAttribute("data-locale") || "auto" };
     if (!setup) options.amount = +entry.getAttribute("data-amount");
     elements = stripe.elements(options);
-    var element = elements.create("payment");
+    // Apple Pay and Google Pay beside the card fields where the browser, the device and the
+    // Stripe account allow them ("auto"), or cards only ("never"): the server decides
+    // (data-wallets). A wallet hands back a card PaymentMethod, posted like a typed card.
+    var wallets = entry.getAttribute("data-wallets") === "auto" ? "auto" : "never";
+    var element = elements.create("payment", { wallets: { applePay: wallets, googlePay: wallets } });
     element.mount("#payment-element");
     element.on("change", function (ev) { stripeComplete = ev.complete; refresh(); });
     // 3-D Secure: the server asked the browser to finish the payment, then confirms it.

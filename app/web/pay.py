@@ -27,6 +27,7 @@ from app.store.models import Invoice, Payment
 from app.web.deps import ClockDep, Db, SettingsDep, release_connection
 from app.web.forms import Form, read_form
 from app.web.render import render
+from app.web.wallets import element_wallets
 
 RECEIPT_WINDOW = timedelta(minutes=30)
 ASK_AGAIN_AFTER = timedelta(seconds=3)
@@ -137,6 +138,7 @@ def _page(
         **_about(settings),
         gateway_name=settings.payments_gateway,
         stripe_publishable_key=settings.stripe_publishable_key,
+        wallets=element_wallets(settings),
         amount_cents=state.summary.total_cents,
         declines_left=links.MAX_DECLINES - state.link.decline_count,
         **extra,

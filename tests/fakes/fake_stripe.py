@@ -6,12 +6,20 @@ needs 3-D Secure on session and is refused off session. `pm_card_processing` (fa
 leaves the intent `processing` until `settle()`.
 
 Endpoints: PaymentIntents (create, retrieve, search by `metadata['key']:'value'`, cancel),
-refunds (create), PaymentMethods (retrieve, attach, detach), customers (create). It refuses what
+refunds (create), PaymentMethods (retrieve, attach, detach), customers (create), payment method
+domains (create, list by `domain_name`, update `enabled`, validate). It refuses what
 Stripe refuses: a confirming create without `return_url` unless redirects are off
 (`automatic_payment_methods[enabled]=true` and `[allow_redirects]=never`) or
 `payment_method_types` are given; a cancel once the intent succeeded, is processing or was
 canceled (`payment_intent_unexpected_state`); a refund of more than remains (`amount_too_large`)
 or of an intent with no successful charge.
+
+`enter_card()` makes a new PaymentMethod from a test card, as the Payment Element does for a
+typed card; `enter_wallet_card()` makes one as Apple Pay or Google Pay do: still `type: card`,
+with `card.wallet` ({"type": "apple_pay", "apple_pay": {}, "dynamic_last4": ...}); either
+charges, declines or asks for 3-D Secure as its test card does. A payment method domain's Apple
+Pay is `active` while `apple_pay_verifies` is true (Stripe reached the association file), else
+`inactive` with Stripe's reason.
 
 Every request is recorded in `.requests`; POSTs honor Idempotency-Key as Stripe does (same key,
 same parameters: the first response again). `.charges` and `.refunds` are the ledgers of money
@@ -183,6 +191,9 @@ class FakeStripe:
     payment_intents: dict[str, Json] = field(default_factory=dict)
     payment_methods: dict[str, Json] = field(default_factory=dict)
     customers: dict[str, Json] = field(default_factory=dict)
+    payment_method_domains: dict[str, Json] = field(default_factory=dict)
+    apple_pay_verifies: bool = True  # False: Apple could not fetch the association file
+    _outcomes: dict[str, str] = field(default_factory=dict)  # entered PaymentMethod -> outcome
     _idempotent: dict[str, tuple[str, int, Json]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -219,6 +230,22 @@ class FakeStripe:
             pm = json.loads(json.dumps(self.payment_methods[template]))
             pm.update(id=pm_id, customer=None)
             self.payment_methods[pm_id] = pm
+            self._outcomes[pm_id] = TEST_CARDS[template][2]
+        return pm_id
+
+    def enter_wallet_card(
+        self, wallet: str, template: str = "pm_card_visa", dynamic_last4: str = "0011"
+    ) -> str:
+        """A new PaymentMethod as Apple Pay (`wallet="apple_pay"`) or Google Pay
+        (`"google_pay"`) hand it to the Payment Element: a card, with `card.wallet` naming the
+        wallet and the last 4 of the device account number."""
+        pm_id = self.enter_card(template)
+        with self._lock:
+            self.payment_methods[pm_id]["card"]["wallet"] = {
+                "type": wallet,
+                wallet: {},
+                "dynamic_last4": dynamic_last4,
+            }
         return pm_id
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -420,6 +447,19 @@ class FakeStripe:
                     raise _missing("customer", customer, param="customer", status=400)
                 pm["customer"] = customer
                 return pm
+            case "POST", ["v1", "payment_method_domains"]:
+                return self._create_domain(req)
+            case "GET", ["v1", "payment_method_domains"]:
+                return self._list_domains(req)
+            case "POST", ["v1", "payment_method_domains", pmd_id]:
+                pmd = self._domain(pmd_id)
+                if "enabled" in req.form:
+                    pmd["enabled"] = req.form["enabled"] == "true"
+                return copy.deepcopy(pmd)
+            case "POST", ["v1", "payment_method_domains", pmd_id, "validate"]:
+                pmd = self._domain(pmd_id)
+                pmd["apple_pay"] = self._apple_pay_status()
+                return copy.deepcopy(pmd)
             case "POST", ["v1", "payment_methods", pm_id, "detach"]:
                 pm = self._payment_method(pm_id)
                 if pm["customer"] is None:
@@ -436,6 +476,57 @@ class FakeStripe:
         if intent is None:
             raise _missing("payment_intent", pi_id, param=param, status=status)
         return intent
+
+    def _apple_pay_status(self) -> Json:
+        if self.apple_pay_verifies:
+            return {"status": "active"}
+        return {
+            "status": "inactive",
+            "status_details": {
+                "error_message": "The domain association file could not be retrieved from the"
+                " domain."
+            },
+        }
+
+    def _create_domain(self, req: RecordedRequest) -> Json:
+        name = req.form.get("domain_name", "")
+        if not name:
+            raise _invalid("Missing required param: domain_name.", param="domain_name")
+        pmd_id = self._new_id("pmd")
+        self.payment_method_domains[pmd_id] = {
+            "id": pmd_id,
+            "object": "payment_method_domain",
+            "apple_pay": self._apple_pay_status(),
+            "created": int(time.time()),
+            "domain_name": name,
+            "enabled": req.form.get("enabled", "true") == "true",
+            "google_pay": {"status": "active"},
+            "link": {"status": "active"},
+            "livemode": False,
+            "paypal": {"status": "active"},
+        }
+        return copy.deepcopy(self.payment_method_domains[pmd_id])
+
+    def _list_domains(self, req: RecordedRequest) -> Json:
+        name = req.form.get("domain_name")
+        found = [
+            copy.deepcopy(d)
+            for d in self.payment_method_domains.values()
+            if name is None or d["domain_name"] == name
+        ]
+        limit = int(req.form.get("limit") or 10)
+        return {
+            "object": "list",
+            "data": found[:limit],
+            "has_more": len(found) > limit,
+            "url": "/v1/payment_method_domains",
+        }
+
+    def _domain(self, pmd_id: str) -> Json:
+        pmd = self.payment_method_domains.get(pmd_id)
+        if pmd is None:
+            raise _missing("payment_method_domain", pmd_id)
+        return pmd
 
     def _payment_method(self, pm_id: str) -> Json:
         pm = self.payment_methods.get(pm_id)
@@ -508,7 +599,7 @@ class FakeStripe:
         self.payment_intents[pi_id] = intent
         if not confirm:
             return self._render_intent(intent, req.expand)
-        outcome = TEST_CARDS.get(pm_id, ("", "", "succeed"))[2]
+        outcome = self._outcomes.get(pm_id) or TEST_CARDS.get(pm_id, ("", "", "succeed"))[2]
         if outcome == "3ds" and off_session:
             outcome = "authentication_required"
         if outcome in ("succeed", "processing"):
@@ -655,7 +746,9 @@ class FakeStripe:
             "payment_method_details": {
                 "type": "card",
                 "card": {
-                    k: card[k] for k in ("brand", "last4", "exp_month", "exp_year", "funding")
+                    k: card[k]
+                    for k in ("brand", "last4", "exp_month", "exp_year", "funding", "wallet")
+                    if k in card
                 },
             },
         }

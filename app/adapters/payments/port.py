@@ -17,6 +17,9 @@ class CardDetails:
     last4: str
     exp_month: int
     exp_year: int
+    # "Apple Pay" or "Google Pay" when the card came from a wallet on the payer's device
+    # (still a card to the processor: it charges, refunds and declines as one)
+    wallet: str | None = None
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import stripe
@@ -61,6 +62,9 @@ BRANDS = {
     "jcb": "JCB",
     "unionpay": "UnionPay",
 }
+# card.wallet.type of a card that came from a wallet on the payer's device (the others Stripe
+# names, such as link or masterpass, are not offered here and read as plain cards)
+WALLETS = {"apple_pay": "Apple Pay", "google_pay": "Google Pay"}
 
 
 class InvalidWebhook(DomainError):
@@ -77,6 +81,13 @@ def decline_message(code: str) -> str:
     return DECLINE_MESSAGES.get(code, GENERIC_DECLINE)
 
 
+def wallet_name(card: Any) -> str | None:
+    """ "Apple Pay" or "Google Pay" for a card (a PaymentMethod's `card`, or a charge's
+    `payment_method_details.card`) that came from that wallet; None for a typed card."""
+    wallet = (card or {}).get("wallet") or {}
+    return WALLETS.get(str(wallet.get("type") or "")) if isinstance(wallet, dict) else None
+
+
 def _card_details(card: Any) -> CardDetails | None:
     if not card:
         return None
@@ -85,6 +96,7 @@ def _card_details(card: Any) -> CardDetails | None:
         last4=str(card.get("last4") or ""),
         exp_month=int(card.get("exp_month") or 0),
         exp_year=int(card.get("exp_year") or 0),
+        wallet=wallet_name(card),
     )
 
 
@@ -103,6 +115,20 @@ def _id_of(value: Any) -> str | None:
     if isinstance(value, dict) and value.get("id"):
         return str(value["id"])
     return None
+
+
+@dataclass(frozen=True)
+class PaymentMethodDomain:
+    """A web domain registered with Stripe for wallets, and whether each wallet is active on
+    it (Apple Pay only once Apple could fetch the domain association file)."""
+
+    ref: str  # pmd_...
+    domain: str
+    enabled: bool
+    apple_pay: str  # active | inactive
+    google_pay: str
+    apple_pay_error: str | None  # why Apple Pay is inactive, in Stripe's words
+    created: bool  # registered by this call (False: it was registered already)
 
 
 class StripeGateway:
@@ -302,6 +328,47 @@ class StripeGateway:
         except stripe.StripeError as exc:
             raise _map_error(exc, "remove_card") from None
         log.info("payment_method=%s event=stripe_card_detached", payment_method)
+
+    async def register_domain(self, domain: str) -> PaymentMethodDomain:
+        """Register `domain` for Apple Pay and Google Pay in the Payment Element (a Stripe
+        PaymentMethodDomain), or enable and re-check the one already registered: Stripe asks
+        Apple to fetch the association file again. Safe to run again."""
+        domains = self._client.v1.payment_method_domains
+        try:
+            found = await domains.list_async(params={"domain_name": domain, "limit": 1})
+            existing = found.data[0] if found.data else None
+            if existing is None:
+                pmd = await domains.create_async(params={"domain_name": domain, "enabled": True})
+            else:
+                if not existing.enabled:
+                    await domains.update_async(existing.id, params={"enabled": True})
+                pmd = await domains.validate_async(existing.id)
+        except (stripe.InvalidRequestError, stripe.AuthenticationError) as exc:
+            log.warning("domain=%s code=%s event=stripe_domain_refused", domain, exc.code)
+            raise GatewayError(
+                f"Stripe refused to register {domain}: {exc.user_message or exc.code}"
+            ) from None
+        except stripe.StripeError as exc:
+            raise _map_error(exc, "register_domain") from None
+        data = pmd.to_dict()
+        apple = data.get("apple_pay") or {}
+        result = PaymentMethodDomain(
+            ref=str(data["id"]),
+            domain=str(data.get("domain_name") or domain),
+            enabled=bool(data.get("enabled")),
+            apple_pay=str(apple.get("status") or "inactive"),
+            google_pay=str((data.get("google_pay") or {}).get("status") or "inactive"),
+            apple_pay_error=(apple.get("status_details") or {}).get("error_message"),
+            created=existing is None,
+        )
+        log.info(
+            "domain=%s payment_method_domain=%s apple_pay=%s google_pay=%s event=stripe_domain",
+            result.domain,
+            result.ref,
+            result.apple_pay,
+            result.google_pay,
+        )
+        return result
 
     def verify_webhook(self, payload: bytes, sig_header: str) -> dict[str, Any]:
         """Check the Stripe-Signature header (HMAC-SHA256, 5-minute tolerance) and return the

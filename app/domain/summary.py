@@ -4,12 +4,39 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
-from app.domain.errors import StaleSummary
+from app.domain.errors import N_, DomainError, InvalidDays, StaleSummary
 from app.domain.money import tax_cents
+from app.domain.numbers import parse_whole
 from app.domain.periods import Period, check_days, next_period
+
+# The `days` of a summary that pays the past due balance only: no new period is bought.
+PAST_DUE_ONLY = 0
+PAST_DUE_CHOICE = "past_due"  # how a form says it
+
+
+class NothingPastDue(DomainError):
+    message = N_("There is no past due balance to pay. Choose 14 or 30 days.")
+
+
+def parse_choice(text: str | int | None) -> int:
+    """What a form asks to pay: 14 or 30 days (with what is open), or PAST_DUE_ONLY."""
+    if isinstance(text, int):
+        return text if text == PAST_DUE_ONLY else check_days(text)
+    if (text or "").strip() == PAST_DUE_CHOICE:
+        return PAST_DUE_ONLY
+    days = parse_whole(text, max_digits=3)
+    if days is None:
+        raise InvalidDays()
+    return check_days(days)  # InvalidDays for anything but 14 or 30
+
+
+def choice_value(days: int) -> str:
+    """The form value of a summary's `days` (the inverse of parse_choice)."""
+    return PAST_DUE_CHOICE if days == PAST_DUE_ONLY else str(days)
 
 
 @dataclass(frozen=True)
@@ -62,8 +89,8 @@ class SummaryLine:
 class InvoiceSummary:
     vehicle_id: int
     vehicle_label: str
-    days: int
-    period: Period
+    days: int  # 14 or 30, or PAST_DUE_ONLY
+    period: Period | None  # the period bought; None when paying the past due balance only
     monitoring_cents: int
     tax_cents: int
     past_due_cents: int
@@ -78,15 +105,15 @@ class InvoiceSummary:
         return sum(line.amount_cents for line in self.lines)
 
     @property
+    def past_due_only(self) -> bool:
+        return self.days == PAST_DUE_ONLY
+
+    @property
     def fingerprint(self) -> str:
         """What a person reviewed: vehicle, days, period, lines, total and basis (16 hex).
         A form carries it back, so a charge is for exactly the summary that was shown."""
         reviewed = {k: v for k, v in self._as_dict().items() if k != "computed_on"}
         return hashlib.sha256(json.dumps(reviewed, sort_keys=True).encode()).hexdigest()[:16]
-
-    @property
-    def lines_label_monitoring(self) -> str:
-        return monitoring_label(self.days, self.vehicle_label, self.period)
 
     def to_json(self) -> str:
         return json.dumps(self._as_dict(), sort_keys=True)
@@ -96,7 +123,11 @@ class InvoiceSummary:
             "vehicle_id": self.vehicle_id,
             "vehicle_label": self.vehicle_label,
             "days": self.days,
-            "period": [self.period.start.isoformat(), self.period.end.isoformat()],
+            "period": (
+                None
+                if self.period is None
+                else [self.period.start.isoformat(), self.period.end.isoformat()]
+            ),
             "monitoring_cents": self.monitoring_cents,
             "tax_cents": self.tax_cents,
             "past_due_cents": self.past_due_cents,
@@ -114,7 +145,11 @@ class InvoiceSummary:
             vehicle_id=int(d["vehicle_id"]),
             vehicle_label=str(d["vehicle_label"]),
             days=int(d["days"]),
-            period=Period(date.fromisoformat(d["period"][0]), date.fromisoformat(d["period"][1])),
+            period=(
+                None
+                if d["period"] is None
+                else Period(date.fromisoformat(d["period"][0]), date.fromisoformat(d["period"][1]))
+            ),
             monitoring_cents=int(d["monitoring_cents"]),
             tax_cents=int(d["tax_cents"]),
             past_due_cents=int(d["past_due_cents"]),
@@ -134,6 +169,51 @@ def monitoring_label(days: int, vehicle_label: str, period: Period) -> str:
     )
 
 
+def is_past_due(invoice: OpenInvoice, today: date) -> bool:
+    return invoice.due_date < today
+
+
+def past_due_total(open_invoices: Sequence[OpenInvoice], today: date) -> int:
+    return sum(i.total_cents for i in open_invoices if is_past_due(i, today))
+
+
+def basis_of(
+    days: int, open_invoices: Sequence[OpenInvoice], paid_through: date, today: date
+) -> Basis:
+    """What a summary of `days` computed on `today` stands on: every open invoice (it settles
+    them all), or for PAST_DUE_ONLY the past due ones only."""
+    paid = [i for i in open_invoices if days != PAST_DUE_ONLY or is_past_due(i, today)]
+    return Basis(invoice_ids=tuple(sorted(i.id for i in paid)), paid_through=paid_through)
+
+
+def build_past_due_summary(
+    *,
+    today: date,
+    vehicle: VehicleRef,
+    tax_rate_bp: int,
+    open_invoices: Sequence[OpenInvoice],
+) -> InvoiceSummary:
+    """Pay the past due balance only: no new period, nothing not yet due. NothingPastDue when
+    there is none (a payment never exceeds what is owed, and is never zero)."""
+    past_due = past_due_total(open_invoices, today)
+    if past_due <= 0:
+        raise NothingPastDue()
+    return InvoiceSummary(
+        vehicle_id=vehicle.id,
+        vehicle_label=vehicle.label,
+        days=PAST_DUE_ONLY,
+        period=None,
+        monitoring_cents=0,
+        tax_cents=0,
+        past_due_cents=past_due,
+        other_open_cents=0,
+        tax_rate_bp=tax_rate_bp,
+        computed_on=today,
+        basis=basis_of(PAST_DUE_ONLY, open_invoices, vehicle.paid_through, today),
+        lines=(SummaryLine("past_due", "Past due balance", past_due),),
+    )
+
+
 def build_summary(
     *,
     today: date,
@@ -141,7 +221,7 @@ def build_summary(
     days: int,
     price_cents: int,
     tax_rate_bp: int,
-    open_invoices: list[OpenInvoice] | tuple[OpenInvoice, ...],
+    open_invoices: Sequence[OpenInvoice],
 ) -> InvoiceSummary:
     """Compute the summary for paying `days` of monitoring on `vehicle` on `today`.
 
@@ -152,8 +232,8 @@ def build_summary(
     if price_cents <= 0:
         raise ValueError("price must be positive")
     period = next_period(vehicle.paid_through, days)
-    past_due = sum(i.total_cents for i in open_invoices if i.due_date < today)
-    other = sum(i.total_cents for i in open_invoices if i.due_date >= today)
+    past_due = past_due_total(open_invoices, today)
+    other = sum(i.total_cents for i in open_invoices if not is_past_due(i, today))
     tax = tax_cents(price_cents, tax_rate_bp)
     lines: list[SummaryLine] = []
     if past_due > 0:
@@ -176,10 +256,7 @@ def build_summary(
         other_open_cents=other,
         tax_rate_bp=tax_rate_bp,
         computed_on=today,
-        basis=Basis(
-            invoice_ids=tuple(sorted(i.id for i in open_invoices)),
-            paid_through=vehicle.paid_through,
-        ),
+        basis=basis_of(days, open_invoices, vehicle.paid_through, today),
         lines=tuple(lines),
     )
 
@@ -214,23 +291,26 @@ class ApplicationPlan:
     monitoring_description: str
     monitoring_amount_cents: int
     monitoring_tax_cents: int
-    period: Period
-    new_paid_through: date
+    period: Period | None  # None: past due only, the vehicle's paid-through date stays
     total_cents: int
+
+    @property
+    def new_paid_through(self) -> date | None:
+        return None if self.period is None else self.period.end
 
 
 def plan_application(summary: InvoiceSummary, current: Basis) -> ApplicationPlan:
     """Say exactly what applying a paid summary changes, or raise SnapshotNoLongerFits."""
     if not still_fits(summary.basis, current):
         raise SnapshotNoLongerFits()
+    period = summary.period
     return ApplicationPlan(
         settle_invoice_ids=summary.basis.invoice_ids,
-        monitoring_description=monitoring_label(
-            summary.days, summary.vehicle_label, summary.period
+        monitoring_description=(
+            "" if period is None else monitoring_label(summary.days, summary.vehicle_label, period)
         ),
         monitoring_amount_cents=summary.monitoring_cents,
         monitoring_tax_cents=summary.tax_cents,
-        period=summary.period,
-        new_paid_through=summary.period.end,
+        period=period,
         total_cents=summary.total_cents,
     )

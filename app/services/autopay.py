@@ -67,6 +67,12 @@ def idempotency_key(vehicle_id: int, period_start: date) -> str:
     return f"autopay:{vehicle_id}:{period_start.isoformat()}"
 
 
+def _key(vehicle_id: int, snap: InvoiceSummary) -> str:
+    """Once per vehicle-period: AutoPay always buys a period (never the past due only)."""
+    assert snap.period is not None
+    return idempotency_key(vehicle_id, snap.period.start)
+
+
 @dataclass(frozen=True)
 class VehicleAutopay:
     vehicle: Vehicle
@@ -496,7 +502,7 @@ async def _jobs(run: _Run, chunk_size: int) -> AsyncIterator[tuple[_Due, Invoice
             after = dues[-1].enrollment_id
             owing = await _open_invoices(s, {d.client_id for d in dues})
             chunk = [(d, _summarize(d, run.locations[d.location_id], now, owing)) for d in dues]
-            keys = [idempotency_key(d.vehicle_id, snap.period.start) for d, snap in chunk]
+            keys = [_key(d.vehicle_id, snap) for d, snap in chunk]
             taken = dict(
                 (
                     await s.execute(
@@ -663,7 +669,7 @@ async def _charge_one(run: _Run, due: _Due, snap: InvoiceSummary) -> None:
     )
     if unusable is not None:
         # Nothing goes to the processor; a failed payment row keeps it to once per period.
-        key = idempotency_key(due.vehicle_id, snap.period.start)
+        key = _key(due.vehicle_id, snap)
         if await _record_unchargeable(run, due, snap, key, unusable):
             await _notify_failure(run, due, snap.total_cents, unusable)
             report.fail(run.item(due, snap.total_cents, unusable))
@@ -714,7 +720,7 @@ async def _charge(run: _Run, due: _Due, snap: InvoiceSummary) -> payments.Paymen
             actor_type="system",
             customer=due.customer,
             off_session=True,
-            idempotency_key=idempotency_key(due.vehicle_id, snap.period.start),
+            idempotency_key=_key(due.vehicle_id, snap),
         ),
         company=run.company,
     )

@@ -155,7 +155,13 @@ async def _claim(s: AsyncSession, req: ChargeRequest, key: str, now: datetime) -
     assert client is not None
     if client.payment_in_flight is not None:
         raise PaymentInProgress()
-    basis = await current_basis(s, client_id=req.client_id, vehicle_id=req.summary.vehicle_id)
+    basis = await current_basis(
+        s,
+        client_id=req.client_id,
+        vehicle_id=req.summary.vehicle_id,
+        days=req.summary.days,
+        now=now,
+    )
     ensure_current(req.summary.basis, basis)  # the domain decides; StaleSummary otherwise
     payment = Payment(
         client_id=req.client_id,
@@ -487,34 +493,38 @@ async def apply_success(
             invoice.status, invoice.paid_at = "paid", now
             s.add(invoice)
             settled.append((invoice, due[invoice_id]))
-        await s.execute(
-            update(Vehicle)
-            .where(col(Vehicle.id) == summary.vehicle_id)
-            .values(paid_through=plan.new_paid_through)
-        )
-        monitoring = await add_invoice(
-            s,
-            client_id=payment.client_id,
-            vehicle_id=summary.vehicle_id,
-            kind="monitoring",
-            description=plan.monitoring_description,
-            amount_cents=plan.monitoring_amount_cents,
-            tax_cents=plan.monitoring_tax_cents,
-            due_date=plan.period.start,
-            status="paid",
-            period_start=plan.period.start,
-            period_end=plan.period.end,
-            created_at=now,
-            paid_at=now,
-            created_by_staff_id=payment.staff_id,
-        )
-        assert monitoring.id is not None
-        for invoice, cents in [*settled, (monitoring, monitoring.total_cents)]:
+        allocations = list(settled)
+        if plan.period is not None:  # a new period bought (not the past due only)
+            await s.execute(
+                update(Vehicle)
+                .where(col(Vehicle.id) == summary.vehicle_id)
+                .values(paid_through=plan.period.end)
+            )
+            monitoring = await add_invoice(
+                s,
+                client_id=payment.client_id,
+                vehicle_id=summary.vehicle_id,
+                kind="monitoring",
+                description=plan.monitoring_description,
+                amount_cents=plan.monitoring_amount_cents,
+                tax_cents=plan.monitoring_tax_cents,
+                due_date=plan.period.start,
+                status="paid",
+                period_start=plan.period.start,
+                period_end=plan.period.end,
+                created_at=now,
+                paid_at=now,
+                created_by_staff_id=payment.staff_id,
+            )
+            allocations.append((monitoring, monitoring.total_cents))
+        for invoice, cents in allocations:
             assert invoice.id is not None
             s.add(
                 PaymentAllocation(payment_id=payment_id, invoice_id=invoice.id, amount_cents=cents)
             )
-        payment.invoice_id = monitoring.id
+        # The receipt's invoice: the period bought, else the oldest past due invoice paid.
+        receipt_invoice = allocations[-1][0] if plan.period is not None else allocations[0][0]
+        payment.invoice_id = receipt_invoice.id
         s.add(payment)
         await _release(s, payment)
         if payment.link_id is not None:
@@ -534,7 +544,7 @@ async def apply_success(
                 amount=payment.amount_cents,
                 brand=payment.card_brand or "card",
                 last4=payment.card_last4 or "----",
-                invoice=monitoring.number,
+                invoice=receipt_invoice.number,
             )
         audit.record(
             s,
@@ -546,12 +556,12 @@ async def apply_success(
             payment_id=payment_id,
             channel=payment.channel,
             amount_cents=payment.amount_cents,
-            invoice=monitoring.number,
+            invoice=receipt_invoice.number,
             settled=[i.number for i, _ in settled],
         )
         await s.commit()
         outcome = await outcome_of(s, payment)
-    log.info("payment_id=%s event=succeeded invoice_id=%s", payment_id, monitoring.id)
+    log.info("payment_id=%s event=succeeded invoice_id=%s", payment_id, receipt_invoice.id)
     return outcome
 
 

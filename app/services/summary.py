@@ -11,7 +11,16 @@ from sqlmodel import col
 
 from app.domain.errors import DomainError
 from app.domain.periods import check_days, local_today
-from app.domain.summary import Basis, InvoiceSummary, OpenInvoice, VehicleRef, build_summary
+from app.domain.summary import (
+    PAST_DUE_ONLY,
+    Basis,
+    InvoiceSummary,
+    OpenInvoice,
+    VehicleRef,
+    basis_of,
+    build_past_due_summary,
+    build_summary,
+)
 from app.i18n import N_
 from app.store import reads
 from app.store.models import Client, Invoice, Location, Vehicle
@@ -72,13 +81,18 @@ def summarize(
     now: datetime,
     invoices: list[OpenInvoice],
 ) -> InvoiceSummary:
-    """The summary for paying `days` on `vehicle` now, from what the caller has read."""
+    """The summary for paying `days` on `vehicle` now (or the past due balance only, for
+    PAST_DUE_ONLY), from what the caller has read."""
+    today = local_today(now, location.timezone)
+    ref = VehicleRef(id=vehicle.id or 0, label=vehicle.label, paid_through=vehicle.paid_through)
+    if days == PAST_DUE_ONLY:
+        return build_past_due_summary(
+            today=today, vehicle=ref, tax_rate_bp=location.tax_rate_bp, open_invoices=invoices
+        )
     check_days(days)
     return build_summary(
-        today=local_today(now, location.timezone),
-        vehicle=VehicleRef(
-            id=vehicle.id or 0, label=vehicle.label, paid_through=vehicle.paid_through
-        ),
+        today=today,
+        vehicle=ref,
         days=days,
         price_cents=location.price_for(days),
         tax_rate_bp=location.tax_rate_bp,
@@ -96,10 +110,30 @@ async def compute(
     return summarize(account.location, vehicle, days, now, await open_invoices(session, client_id))
 
 
-async def current_basis(session: AsyncSession, *, client_id: int, vehicle_id: int) -> Basis:
+async def current_basis(
+    session: AsyncSession,
+    *,
+    client_id: int,
+    vehicle_id: int,
+    days: int | None = None,
+    now: datetime | None = None,
+) -> Basis:
+    """What the account stands on now: every open invoice, or (with `days` PAST_DUE_ONLY and
+    `now`) what a past-due-only summary would settle today (the domain's basis_of)."""
     vehicle = await session.get(Vehicle, vehicle_id)
     if vehicle is None or vehicle.client_id != client_id:
         raise NotFound(N_("That vehicle was not found."))
+    if days == PAST_DUE_ONLY:
+        assert now is not None, "a past due basis depends on the day"
+        client = await session.get(Client, client_id)
+        assert client is not None
+        location = await reads.location(session, client.location_id)
+        return basis_of(
+            days,
+            await open_invoices(session, client_id),
+            vehicle.paid_through,
+            local_today(now, location.timezone),
+        )
     ids = (
         (
             await session.execute(

@@ -27,6 +27,13 @@ from app.domain.errors import (
 )
 from app.domain.periods import ALLOWED_DAYS, local_today, parse_days
 from app.domain.phone import national
+from app.domain.summary import (
+    PAST_DUE_ONLY,
+    InvoiceSummary,
+    NothingPastDue,
+    choice_value,
+    parse_choice,
+)
 from app.i18n import N_
 from app.services import autopay, cards, payments, portal, summary
 from app.services.summary import NotFound, PaymentsNotAccepted
@@ -35,6 +42,7 @@ from app.store.models import Client, Payment
 from app.web.deps import ClockDep, Db, Me, SettingsDep, release_connection
 from app.web.forms import Form, is_htmx, parse_id, read_form
 from app.web.render import render
+from app.web.wallets import element_wallets
 
 log = logging.getLogger("monitorpay.account")
 
@@ -122,13 +130,9 @@ class PaymentTabs:
         form = form or Form()
         vehicle = _pick_vehicle(account.vehicles, vehicle_id)
         days = _pick_days(days_text, vehicle.billing_cycle_days if vehicle else 30)
-        snap = (
-            await summary.compute(
-                db, client_id=me.id or 0, vehicle_id=vehicle.id or 0, days=days, now=now
-            )
-            if vehicle is not None
-            else None
-        )
+        snap = None
+        if vehicle is not None:
+            days, snap = await _summary_for(db, me.id or 0, vehicle, days, now)
         card_views = await cards.list_cards(db, me.id or 0, today)
         plans = await autopay.for_client(db, me.id or 0, today)
         chosen = form.get("card") or next((str(c.id) for c in card_views if c.usable), "new")
@@ -136,7 +140,7 @@ class PaymentTabs:
             portal.cover(
                 snap.period.end, vehicle.next_appointment, account.location.timezone, today
             )
-            if snap is not None
+            if snap is not None and snap.period is not None
             else None
         )
         return render(
@@ -150,6 +154,7 @@ class PaymentTabs:
             vehicle=vehicle,
             days=days,
             allowed_days=ALLOWED_DAYS,
+            past_due_only=PAST_DUE_ONLY,
             summary=snap,
             reviewed=snap.fingerprint if snap else "",
             covers=covers,
@@ -161,6 +166,7 @@ class PaymentTabs:
             enrolled=any(p.enrolled and vehicle and p.vehicle.id == vehicle.id for p in plans),
             gateway_name=settings.payments_gateway,
             stripe_publishable_key=settings.stripe_publishable_key,
+            wallets=element_wallets(settings),
             support_phone=national(settings.support_phone),
             headers={"Vary": "HX-Request"},
             **extra,
@@ -204,16 +210,19 @@ class PaymentTabs:
             raise NotFoundException(detail=N_("That vehicle was not found."))
         vehicle = _pick_vehicle(account.vehicles, vid)
         assert vehicle is not None
-        n = _pick_days(days, vehicle.billing_cycle_days)
         now = clock.now()
-        snap = await summary.compute(db, client_id=me.id or 0, vehicle_id=vid, days=n, now=now)
+        _, snap = await _summary_for(
+            db, me.id or 0, vehicle, _pick_days(days, vehicle.billing_cycle_days), now
+        )
         tz = account.location.timezone
         return render(
             "account/_payment_summary.html",
             summary=snap,
             reviewed=snap.fingerprint,
-            covers=portal.cover(
-                snap.period.end, vehicle.next_appointment, tz, local_today(now, tz)
+            covers=(
+                portal.cover(snap.period.end, vehicle.next_appointment, tz, local_today(now, tz))
+                if snap.period is not None
+                else None
             ),
             location=account.location,
             headers={"Vary": "HX-Request"},
@@ -236,7 +245,7 @@ class PaymentTabs:
         if vehicle_id is None or not any(v.id == vehicle_id for v in account.vehicles):
             raise NotFoundException(detail=N_("That vehicle was not found."))
         try:
-            days = parse_days(form.get("days"))
+            days = parse_choice(form.get("days"))
         except InvalidDays as exc:
             form.error("days", exc.message)
             days = 30
@@ -249,7 +258,9 @@ class PaymentTabs:
         elif card_id is None:
             form.error("card", N_("Choose how you want to pay."))
         if not form.ok:
-            return await self._make_page(me, db, clock, settings, vehicle_id, str(days), form, 422)
+            return await self._make_page(
+                me, db, clock, settings, vehicle_id, choice_value(days), form, 422
+            )
         req = portal.PayRequest(
             client_id=client_id,
             vehicle_id=vehicle_id,
@@ -267,6 +278,9 @@ class PaymentTabs:
             )
         except NotFound as exc:
             raise not_found(exc) from exc
+        except NothingPastDue as exc:  # paid meanwhile: nothing past due to pay on its own
+            form.error("days", exc.message)
+            status = 409
         except StaleSummary:  # ours (StaleQuote) or the payment core's: the client's words
             form.error("form", portal.StaleQuote.message)
             status = 409
@@ -303,7 +317,7 @@ class PaymentTabs:
             if outcome.status == "requires_action" and outcome.client_secret:
                 # 3-D Secure: the browser finishes it with the bank, then posts to /confirm.
                 return await self._make_page(
-                    me, db, clock, settings, vehicle_id, str(days), form, 200,
+                    me, db, clock, settings, vehicle_id, choice_value(days), form, 200,
                     next_action_secret=outcome.client_secret,
                     pending_payment=str(outcome.payment_id),
                 )  # fmt: skip
@@ -311,12 +325,14 @@ class PaymentTabs:
                 request.app.state.resolver.kick(outcome.payment_id)
             form.values.pop("payment_method", None)
             return await self._make_page(
-                me, db, clock, settings, vehicle_id, str(days), form, 202,
+                me, db, clock, settings, vehicle_id, choice_value(days), form, 202,
                 confirming=i18n.gettext(STILL_CONFIRMING),
             )  # fmt: skip
         form.values.pop("payment_method", None)  # a used token is never put back in the page
         form.values.pop("reviewed", None)
-        return await self._make_page(me, db, clock, settings, vehicle_id, str(days), form, status)
+        return await self._make_page(
+            me, db, clock, settings, vehicle_id, choice_value(days), form, status
+        )
 
     @post("/payment/confirm", name="account_pay_confirm")
     async def pay_confirm(
@@ -371,7 +387,7 @@ class PaymentTabs:
                 if settings.payments_gateway == "sandbox":
                     return Redirect(_sandbox_challenge(payment), status_code=303)
                 return await self._make_page(
-                    me, db, clock, settings, vehicle_id, str(payment_days(payment)), Form(), 200,
+                    me, db, clock, settings, vehicle_id, choice_value(payment_days(payment)), Form(), 200,
                     next_action_secret=result.client_secret,
                     pending_payment=str(payment.id),
                 )  # fmt: skip
@@ -387,10 +403,10 @@ class PaymentTabs:
                 reason=i18n.gettext(payments.NOT_CONFIRMED),
             )
             return await self._make_page(
-                me, db, clock, settings, vehicle_id, str(payment_days(payment)), form, 402
+                me, db, clock, settings, vehicle_id, choice_value(payment_days(payment)), form, 402
             )
         return await self._make_page(
-            me, db, clock, settings, vehicle_id, str(payment_days(payment)), form, 202,
+            me, db, clock, settings, vehicle_id, choice_value(payment_days(payment)), form, 202,
             confirming=i18n.gettext(STILL_CONFIRMING),
         )  # fmt: skip
 
@@ -608,7 +624,9 @@ class PaymentTabs:
                     query["vehicle_id"] = str(vehicle_id)
                 return Redirect(f"{back}?{urlencode(query)}", status_code=303)
         if back == "/account/payment":
-            return await self._make_page(me, db, clock, settings, vehicle_id, str(days), form, 422)
+            return await self._make_page(
+                me, db, clock, settings, vehicle_id, choice_value(days), form, 422
+            )
         return await self._autopay_page(me, db, clock, form, 422)
 
     @post("/payment/autopay/{vehicle_id:int}/cancel", name="account_autopay_cancel")
@@ -625,8 +643,9 @@ class PaymentTabs:
 
 def payment_days(payment: Payment) -> int:
     try:
-        return int(json.loads(payment.summary_json).get("days") or 30)
-    except (ValueError, AttributeError):
+        days = json.loads(payment.summary_json).get("days")
+        return 30 if days is None else int(days)
+    except (ValueError, AttributeError, TypeError):
         return 30
 
 
@@ -640,7 +659,25 @@ def _pick_vehicle(vehicles: list[Any], vehicle_id: int | None) -> Any:
 
 
 def _pick_days(text: str | None, default: int) -> int:
+    """14, 30 or PAST_DUE_ONLY from a link or form; anything else is the vehicle's usual days."""
     try:
-        return parse_days(text) if text else default
+        return parse_choice(text) if text else default
     except InvalidDays:
         return default
+
+
+async def _summary_for(
+    db: Any, client_id: int, vehicle: Any, days: int, now: Any
+) -> tuple[int, InvoiceSummary]:
+    """The summary for the choice, or for the vehicle's usual days when the past due balance
+    only was asked for and nothing is past due (any more)."""
+    try:
+        snap = await summary.compute(
+            db, client_id=client_id, vehicle_id=vehicle.id or 0, days=days, now=now
+        )
+    except NothingPastDue:
+        days = vehicle.billing_cycle_days
+        snap = await summary.compute(
+            db, client_id=client_id, vehicle_id=vehicle.id or 0, days=days, now=now
+        )
+    return days, snap

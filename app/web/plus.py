@@ -14,9 +14,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain import links as link_rules
 from app.domain.errors import InvalidDays, InvalidPhone
-from app.domain.periods import local_today, parse_days
+from app.domain.periods import local_today
 from app.domain.phone import national
-from app.domain.summary import InvoiceSummary, OpenInvoice
+from app.domain.summary import (
+    InvoiceSummary,
+    NothingPastDue,
+    OpenInvoice,
+    parse_choice,
+    past_due_total,
+)
 from app.services import client_language, send_link
 from app.services.summary import NotFound, PaymentsNotAccepted, summarize
 from app.store import queries, reads
@@ -84,8 +90,7 @@ async def account_or_404(
 
 
 def past_due_cents(account: AccountView, invoices: list[OpenInvoice], now: datetime) -> int:
-    today = local_today(now, account.location.timezone)
-    return sum(i.total_cents for i in invoices if i.due_date < today)
+    return past_due_total(invoices, local_today(now, account.location.timezone))
 
 
 def client_header_context(account: AccountView, past_due_cents: int) -> dict[str, Any]:
@@ -250,7 +255,7 @@ class PlusController(Controller):
         except (send_link.TooManyLinks, send_link.TooManyTexts) as exc:
             form.error("form", exc.message)
             return fragment_or_page(request, "plus/_send_link.html", "plus/client.html", ctx, 429)
-        except send_link.SummaryChanged as exc:
+        except (send_link.SummaryChanged, NothingPastDue) as exc:  # the account moved meanwhile
             form.error("form", exc.message)
             return fragment_or_page(request, "plus/_send_link.html", "plus/client.html", ctx, 409)
         if not is_htmx(request):
@@ -371,9 +376,13 @@ def _get_summary(
         form.error("vehicle_id", "Choose one of this client's vehicles.")
     days = 0
     try:
-        days = parse_days(form.get("days"))
+        days = parse_choice(form.get("days"))
     except InvalidDays as exc:
         form.error("days", exc.message)
     if not form.ok or vehicle is None:
         return None, 422
-    return summarize(account.location, vehicle, days, now, invoices), 200
+    try:
+        return summarize(account.location, vehicle, days, now, invoices), 200
+    except NothingPastDue as exc:
+        form.error("days", exc.message)
+        return None, 409

@@ -1,0 +1,95 @@
+"""PLUS Web Reports (supervisors and admins; agents get 403): the filters are a plain GET form
+that htmx also submits in place (the report region swapped, the address pushed), and the same
+query answered as CSV at /plus/reports.csv."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from litestar import Controller, Request, Response, get
+from litestar.params import QueryParameter
+
+from app.domain.reports import BadRange, parse_range
+from app.services import reports
+from app.web.deps import ClockDep, Db, Staff, require_role
+from app.web.forms import is_htmx
+from app.web.render import render
+from app.web.report_charts import charts
+
+VARY = {"Vary": "HX-Request"}
+From = Annotated[str, QueryParameter(query="from", default="", max_length=40)]
+To = Annotated[str, QueryParameter(query="to", default="", max_length=40)]
+Where = Annotated[str, QueryParameter(query="location", default="", max_length=20)]
+
+
+async def _report(
+    db: Db, clock: ClockDep, start: str, end: str, location: str
+) -> tuple[dict[str, Any], int]:
+    """The page's context and status: 200 with the report, or 400 with the messages by field
+    (the typed values kept)."""
+    now = clock.now()
+    locations = await reports.locations(db)
+    filters = reports.Filters(start=start, end=end, location=location)
+    ctx: dict[str, Any] = {"filters": filters, "locations": locations, "errors": {}}
+    try:
+        where = reports.choose_location(locations, location)
+    except reports.UnknownLocation as exc:
+        ctx["errors"] = {"location": exc.message}
+        return ctx, 400
+    try:
+        span = parse_range(start, end, reports.today_for(locations, where, now))
+    except BadRange as exc:
+        ctx["errors"] = exc.errors
+        return ctx, 400
+    report = await reports.build(db, locations=locations, location=where, span=span, now=now)
+    query = {"from": span.start.isoformat(), "to": span.end.isoformat()}
+    if where is not None:
+        query["location"] = str(where.id)
+    ctx.update(
+        report=report,
+        charts=charts(report),
+        csv_url="/plus/reports.csv?" + urlencode(query),
+        # the form shows the dates the report covers (an empty field filled in)
+        filters=reports.Filters(query["from"], query["to"], query.get("location", "")),
+    )
+    return ctx, 200
+
+
+class ReportsController(Controller):
+    path = "/plus"
+
+    @get("/reports", name="plus_reports")
+    async def page(
+        self,
+        request: Request[Any, Any, Any],
+        staff: Staff,
+        db: Db,
+        clock: ClockDep,
+        start: From,
+        end: To,
+        location: Where,
+    ) -> Response[Any]:
+        require_role(staff, *reports.REPORT_ROLES)
+        ctx, status = await _report(db, clock, start, end, location)
+        name = "plus/_report.html" if is_htmx(request) else "plus/reports.html"
+        return render(name, status_code=status, headers=VARY, staff=staff, nav="reports", **ctx)
+
+    @get("/reports.csv", name="plus_reports_csv")
+    async def csv(
+        self, staff: Staff, db: Db, clock: ClockDep, start: From, end: To, location: Where
+    ) -> Response[Any]:
+        require_role(staff, *reports.REPORT_ROLES)
+        ctx, status = await _report(db, clock, start, end, location)
+        if status != 200:
+            text = "\r\n".join(ctx["errors"].values()) + "\r\n"
+            return Response(text, status_code=status, media_type="text/plain; charset=utf-8")
+        report = ctx["report"]
+        return Response(
+            reports.to_csv(report),
+            media_type="text/csv; charset=utf-8",
+            headers={
+                "Content-Disposition": f'attachment; filename="{reports.csv_filename(report)}"',
+                "Cache-Control": "no-store",
+            },
+        )

@@ -38,11 +38,13 @@ from app.web import (
     limits,
     pay,
     plus,
+    reports,
     sandbox,
     search,
     sessions,
     static_assets,
     templating,
+    wallets,
     webhooks,
 )
 from app.web.language import LanguageMiddleware
@@ -179,6 +181,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         route_handlers.append(dev.DevController)
     if settings.payments_gateway == "sandbox":
         route_handlers += [sandbox.tokenize, sandbox.challenge, sandbox.challenge_answer]
+    if (association := wallets.association_handler(settings)) is not None:
+        route_handlers.append(association)  # Apple Pay's domain check; not found otherwise
     app = Litestar(
         route_handlers=route_handlers,  # type: ignore[arg-type]
         dependencies={

@@ -97,7 +97,10 @@ class Vehicle(SQLModel, table=True):
 
 
 class Invoice(SQLModel, table=True):
-    __table_args__ = (sa.Index("ix_invoice_client_status_due", "client_id", "status", "due_date"),)
+    __table_args__ = (
+        sa.Index("ix_invoice_client_status_due", "client_id", "status", "due_date"),
+        sa.Index("ix_invoice_status_due", "status", "due_date"),  # reports: past due
+    )
     id: int | None = Field(default=None, primary_key=True)
     number: str = Field(max_length=20, unique=True)
     client_id: int = Field(foreign_key="client.id", index=True)
@@ -121,7 +124,10 @@ class Invoice(SQLModel, table=True):
 
 
 class Payment(SQLModel, table=True):
-    __table_args__ = (sa.Index("ix_payment_status_created", "status", "created_at"),)
+    __table_args__ = (
+        sa.Index("ix_payment_status_created", "status", "created_at"),
+        sa.Index("ix_payment_completed_at", "completed_at"),  # reports
+    )
     id: int | None = Field(default=None, primary_key=True)
     client_id: int = Field(foreign_key="client.id", index=True)
     vehicle_id: int | None = Field(default=None, foreign_key="vehicle.id")
@@ -148,6 +154,7 @@ class Refund(SQLModel, table=True):
     """Money given back: by a supervisor (`staff`) or because a success no longer fit its
     snapshot (`conflict`). `pending` until the processor confirms; retried with its key."""
 
+    __table_args__ = (sa.Index("ix_refund_completed_at", "completed_at"),)  # reports
     id: int | None = Field(default=None, primary_key=True)
     payment_id: int = Field(foreign_key="payment.id", index=True)
     client_id: int = Field(foreign_key="client.id", index=True)
@@ -194,7 +201,10 @@ class CardOnFile(SQLModel, table=True):
 
 
 class PaymentLink(SQLModel, table=True):
-    __table_args__ = (sa.Index("ix_paymentlink_client_created", "client_id", "created_at"),)
+    __table_args__ = (
+        sa.Index("ix_paymentlink_client_created", "client_id", "created_at"),
+        sa.Index("ix_paymentlink_sent_at", "sent_at"),  # reports
+    )
     id: int | None = Field(default=None, primary_key=True)
     token_hash: str = Field(max_length=64, unique=True)
     client_id: int = Field(foreign_key="client.id")

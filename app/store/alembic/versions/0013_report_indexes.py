@@ -1,0 +1,40 @@
+"""indexes for the Reports page: payments and refunds by completion time, links by the time
+they were texted, open invoices by due date
+
+Revision ID: 0013
+Revises: 0012
+Create Date: 2026-11-26 04:00:00
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from alembic import op
+
+revision: str = "0013"
+down_revision: str | None = "0012"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+# (name, table, columns); the same in app/store/models.py __table_args__
+INDEXES = (
+    # money collected and declined in a range (store/report_queries.py: money)
+    ("ix_payment_completed_at", "payment", ["completed_at"]),
+    # refunds given in a range
+    ("ix_refund_completed_at", "refund", ["completed_at"]),
+    # links texted in a range, and the median time to payment
+    ("ix_paymentlink_sent_at", "paymentlink", ["sent_at"]),
+    # open invoices past due (status = 'open' AND due_date < today)
+    ("ix_invoice_status_due", "invoice", ["status", "due_date"]),
+)
+
+
+def upgrade() -> None:
+    for name, table, columns in INDEXES:
+        op.create_index(name, table, columns)
+
+
+def downgrade() -> None:
+    for name, table, _ in reversed(INDEXES):
+        op.drop_index(name, table_name=table)

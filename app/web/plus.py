@@ -198,10 +198,8 @@ class PlusController(Controller):
                 if not form.get("phone"):
                     form.values["phone"] = national(account.client.phone_e164)
         else:
-            form.values.setdefault(
-                "vehicle_id", str(account.vehicles[0].id) if account.vehicles else ""
-            )
             v = account.vehicles[0] if account.vehicles else None
+            form.values["vehicle_id"] = str(v.id) if v else ""
             form.values["days"] = str(v.billing_cycle_days) if v else "30"
         return fragment_or_page(request, "plus/_send_link.html", "plus/client.html", ctx, status)
 

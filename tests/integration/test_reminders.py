@@ -29,7 +29,6 @@ from app.main import create_app
 from app.services import reminders, send_link, sms_events, summary
 from app.services.sealed import SecretBox
 from app.services.sms_worker import deliver_due
-from app.settings import Settings
 from app.store.db import make_engine, make_sessionmaker
 from app.store.models import (
     AuditEvent,
@@ -42,8 +41,9 @@ from app.store.models import (
     SmsMessage,
     Vehicle,
 )
-from tests.conftest import NOW, make_settings
+from tests.conftest import NOW, get_page, make_settings, sign_in_staff
 from tests.fakes.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
+from tests.html import parse
 from tests.integration.test_twilio import FROM, signed
 from tests.servers import server_env
 
@@ -474,8 +474,8 @@ def fake() -> Iterator[FakeTwilio]:
 
 
 @pytest.fixture
-def settings(db_url: str, fake: FakeTwilio) -> Settings:
-    return make_settings(
+async def twilio_app(db_url: str, fake: FakeTwilio, clock: FixedClock) -> AsyncIterator[Litestar]:
+    settings = make_settings(
         db_url,
         sms_provider="twilio",
         twilio_account_sid=ACCOUNT_SID,
@@ -483,35 +483,120 @@ def settings(db_url: str, fake: FakeTwilio) -> Settings:
         twilio_from_number=FROM,
         twilio_api_base=fake.url,
     )
-
-
-@pytest.fixture
-async def app(settings: Settings, clock: FixedClock) -> AsyncIterator[Litestar]:
     app = create_app(settings, clock=clock)
     yield app
-    await app.state.sms.aclose()
+    await app.state.sms.aclose()  # the SDK's HTTP pool lives on this test's event loop
 
 
 async def test_a_pay_reply_through_twilio_brings_a_link_texted_through_twilio(
-    app: Litestar, client: AsyncTestClient[Any], fake: FakeTwilio
+    twilio_app: Litestar, fake: FakeTwilio
+) -> None:
+    app = twilio_app
+    async with AsyncTestClient(app=app, base_url=BASE) as client:
+        maker = app.state.sessionmaker
+        async with maker() as s:
+            demo = await make_due(s, NOW)
+        await reminders.run(maker, app.state.clock, COMPANY)
+        url = f"{BASE}/webhooks/twilio/inbound"
+        form = {"From": JAMES, "Body": "Pay", "MessageSid": "SM77"}
+        r = await client.post(url, data=form, headers={"X-Twilio-Signature": "forged"})
+        assert r.status_code == 403
+        r = await client.post(url, data=form, headers=signed(url, form))
+        assert r.status_code == 200 and r.text.endswith("<Response/>")  # the answer is a text
+        await deliver_due(maker, app.state.sms, app.state.clock, app.state.box)
+        to_james = [m for m in fake.messages if m["To"] == JAMES]
+        assert [("Reply PAY" in m["Body"]) for m in to_james] == [True, False]
+        token = re.search(r"/pay/([A-Za-z0-9_-]{43})", to_james[1]["Body"]).group(1)  # type: ignore[union-attr]
+        async with maker() as s:
+            link = (await s.execute(select(PaymentLink))).scalar_one()
+            assert link.token_hash == hash_token(token) and link.origin == "reply"
+            assert link.vehicle_id == demo.f150
+        r = await client.get(f"/pay/{token}")
+        assert r.status_code == 200 and "$182.01" in r.text
+
+
+# --- /dev/sms: the client's side without a phone, and the staff's Payment Links tab -----------
+
+
+async def test_the_dev_inbox_reply_box_feeds_the_inbound_path_with_and_without_htmx(
+    app: Litestar, client: AsyncTestClient[Any]
 ) -> None:
     maker = app.state.sessionmaker
     async with maker() as s:
         demo = await make_due(s, NOW)
     await reminders.run(maker, app.state.clock, COMPANY)
-    url = f"{BASE}/webhooks/twilio/inbound"
-    form = {"From": JAMES, "Body": "Pay", "MessageSid": "SM77"}
-    r = await client.post(url, data=form, headers={"X-Twilio-Signature": "forged"})
-    assert r.status_code == 403
-    r = await client.post(url, data=form, headers=signed(url, form))
-    assert r.status_code == 200 and r.text.endswith("<Response/>")  # the answer is a text
     await deliver_due(maker, app.state.sms, app.state.clock, app.state.box)
-    to_james = [m for m in fake.messages if m["To"] == JAMES]
-    assert [("Reply PAY" in m["Body"]) for m in to_james] == [True, False]
-    token = re.search(r"/pay/([A-Za-z0-9_-]{43})", to_james[1]["Body"]).group(1)  # type: ignore[union-attr]
-    async with maker() as s:
-        link = (await s.execute(select(PaymentLink))).scalar_one()
-        assert link.token_hash == hash_token(token) and link.origin == "reply"
-        assert link.vehicle_id == demo.f150
-    r = await client.get(f"/pay/{token}")
+    status, page = await get_page(client, "/dev/sms")
+    assert status == 200
+    reminder = page.one(f".sms[data-kind=reminder][data-to='{JAMES}']")
+    form = reminder.select_one("form.sms-reply")
+    assert form is not None and form.select_one("label").get_text() == (  # type: ignore[union-attr]
+        "Reply from (512) 555-0102"
+    )
+    action, token = str(form["action"]), page.csrf()
+    assert form["hx-post"] == action and form["hx-select"] == "#inbox"
+
+    r = await client.post(action, data={"body": "PAY"}, follow_redirects=False)
+    assert r.status_code == 403  # no CSRF token
+    r = await client.post(action, data={"body": " ", "_csrf_token": token})
+    assert r.status_code == 422
+    shown = parse(r.text)
+    assert shown.one(f"#{reminder['id']} .field-error").get_text(" ", strip=True) == (
+        "Error: Type a reply, for example PAY."
+    )
+    assert shown.one(f"#{reminder['id']} input[name=body]")["aria-invalid"] == "true"
+    r = await client.post("/dev/sms/999999/reply", data={"body": "PAY", "_csrf_token": token})
+    assert r.status_code == 404
+
+    r = await client.post(
+        action, data={"body": "pay", "_csrf_token": token}, follow_redirects=False
+    )
+    assert r.status_code == 303 and r.headers["location"].startswith("/dev/sms?outcome=pay_link")
+    status, page = await get_page(client, r.headers["location"])
+    assert "a new Secure Payment Link was texted" in page.text("#reply-outcome")
+    newest = page.all(".sms")[0]
+    assert (newest["data-kind"], newest["data-to"]) == ("link", JAMES)
+    href = str(newest.select_one(".sms-body a")["href"])  # type: ignore[index]
+    assert "/pay/" in href and "{token}" not in href
+    r = await client.get(href.removeprefix(BASE))
     assert r.status_code == 200 and "$182.01" in r.text
+
+    # With htmx: the inbox comes back in place, the answer in it.
+    r = await client.post(
+        action, data={"body": "PAGAR", "_csrf_token": token}, headers={"HX-Request": "true"}
+    )
+    assert r.status_code == 200
+    shown = parse(r.text)
+    assert shown.has("#inbox #reply-outcome")
+    assert [m["data-kind"] for m in shown.all(".sms")[:2]] == ["link", "link"]
+
+    # The staff's Payment Links tab says who asked for them.
+    await sign_in_staff(client)
+    async with maker() as s:
+        james_id = (await s.get(Vehicle, demo.f150)).client_id  # type: ignore[union-attr]
+    status, page = await get_page(client, f"/plus/clients/{james_id}/links")
+    assert status == 200
+    assert [row.select("td")[1].get_text(strip=True) for row in page.all("tbody tr")] == [
+        "Requested by text",
+        "Requested by text",
+    ]
+
+
+async def test_a_reply_from_the_dev_inbox_to_an_opted_out_number_sends_nothing(
+    app: Litestar, client: AsyncTestClient[Any]
+) -> None:
+    maker = app.state.sessionmaker
+    async with maker() as s:
+        derek = (
+            await s.execute(select(Client).where(col(Client.phone_e164) == DEREK))
+        ).scalar_one()
+        s.add(SmsMessage(to_e164=DEREK, body="An earlier text", kind="receipt",
+                         status="delivered", client_id=derek.id, created_at=NOW))  # fmt: skip
+        await s.commit()
+    status, page = await get_page(client, "/dev/sms")
+    action = str(page.one(f".sms[data-to='{DEREK}'] form")["action"])
+    r = await client.post(action, data={"body": "PAY", "_csrf_token": page.csrf()})
+    assert r.status_code == 200
+    shown = parse(r.text)
+    assert "nothing was sent" in shown.text("#reply-outcome")
+    assert len(shown.all(".sms")) == 1

@@ -78,7 +78,8 @@
     var found = problems();
     clearErrors();
     found.forEach(function (name, i) {
-      showError(name, msg(name === "stripe" ? "check" : name === "terms" ? "terms" : name), i === 0);
+      var which = name === "stripe" ? (stripe ? "check" : "unreachable") : name === "terms" ? "terms" : name;
+      showError(name, msg(which), i === 0);
     });
     return found.length === 0;
   }
@@ -163,6 +164,9 @@
   form.addEventListener("change", refresh);
   window.addEventListener("pageshow", function () { setBusy(false); });
 
+  // Stripe.js (a blocking script before this one) did not load: say so where the card goes,
+  // rather than leave an empty space.
+  if (gateway === "stripe" && !window.Stripe) showError("stripe", msg("unreachable"), false);
   if (gateway === "stripe" && window.Stripe) {
     stripe = window.Stripe(entry.getAttribute("data-stripe-key"));
     var setup = entry.getAttribute("data-mode") === "setup";  // saving a card: no amount

@@ -284,6 +284,19 @@ async def test_the_association_file_is_not_found_when_not_configured(
     assert r.status_code == 404
 
 
+async def test_wallets_switched_off_keep_the_domain_verified(
+    db_url: str, fake: FakeStripe, clock: FixedClock, association_file: Path
+) -> None:
+    """Apple checks the domain again now and then: turning wallets off for a while must not
+    lose the registration, so the file stays served while it is configured."""
+    settings = stripe_settings(
+        db_url, fake, stripe_wallets=False, apple_pay_domain_association=str(association_file)
+    )
+    async with running(settings, clock) as (_, c):
+        r = await c.get(ASSOCIATION_PATH)
+    assert r.status_code == 200 and r.content == ASSOCIATION
+
+
 # -- 5. paying with a wallet: a card to the processor --------------------------------------------
 
 

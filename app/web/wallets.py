@@ -9,6 +9,8 @@ other card. The sandbox has no wallets: its card entry is ours, cards only.
 
 from __future__ import annotations
 
+import asyncio
+import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -95,3 +97,11 @@ async def register_domain(settings: Settings) -> tuple[int, list[str]]:
     if not settings.stripe_wallets:
         lines.append("  STRIPE_WALLETS is off: the pages do not offer wallets until it is on.")
     return 0, lines
+
+
+def domain_command(settings: Settings) -> int:
+    """`monitorpay wallets-domain`: run register_domain, print its lines (to stderr when it
+    failed) and return its exit code."""
+    code, lines = asyncio.run(register_domain(settings))
+    print("\n".join(lines), file=sys.stderr if code else sys.stdout)
+    return code

@@ -32,7 +32,7 @@ from app.main import create_app
 from app.settings import Settings
 from app.store.models import Payment
 from app.web.security import content_security_policy
-from app.web.wallets import ASSOCIATION_PATH, element_wallets, register_domain
+from app.web.wallets import ASSOCIATION_PATH, domain_command, element_wallets, register_domain
 from tests.conftest import get_page, make_settings, sign_in_client
 from tests.fakes.fake_stripe import FakeStripe
 from tests.html import Page, parse
@@ -434,3 +434,16 @@ async def test_registering_refuses_what_cannot_work(db_url: str, fake: FakeStrip
     code, lines = await register_domain(off)
     assert code == 0 and "STRIPE_WALLETS is off" in lines[-1]
     assert fake.payment_method_domains  # registered all the same, ready for when it is on
+
+
+def test_the_command_prints_what_stripe_said(
+    db_url: str, fake: FakeStripe, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = stripe_settings(db_url, fake, public_base_url="https://pay.example.com/")
+    assert domain_command(settings) == 0
+    out = capsys.readouterr()
+    assert "pay.example.com registered" in out.out and "Apple Pay: active" in out.out
+    assert out.err == ""
+    assert domain_command(make_settings(db_url)) == 2
+    out = capsys.readouterr()
+    assert out.out == "" and "sandbox has no wallets" in out.err

@@ -183,7 +183,7 @@ async def _send(
         session,
         to_e164=e164,
         body=texts.render_text(
-            "link",
+            "link_past_due" if summary.past_due_only else "link",
             await texts.recipient(session, client_id),
             company=company,
             amount=summary.total_cents,

@@ -192,6 +192,8 @@ async def test_a_past_due_only_link_pays_once_and_its_receipt_and_ledger_say_so(
     client: AsyncTestClient[Any], app: Litestar, session: Any
 ) -> None:
     token = await make_link(app, "100002", "F-150", days=PAST_DUE_ONLY)
+    text = list(app.state.sms.delivered.values())[-1]
+    assert "your past due balance for the 2015 Ford F-150 is $90.00" in text
     _, page = await get_page(client, f"/pay/{token}")
     assert page.text("#total-due") == "$90.00"
     assert "past due balance only" in page.text("#payment-summary .payer")

@@ -13,6 +13,7 @@ COMMON = {"company": "Demo Interlock", "amount": 18201, "vehicle": "2015 Ford F-
 CARD = {"brand": "Visa", "last4": "4242"}
 TEXTS = {
     "link": ({"url": URL, "expires": datetime(2026, 11, 25, 16, 10, tzinfo=UTC)}, 2),
+    "link_past_due": ({"url": URL, "expires": datetime(2026, 11, 25, 16, 10, tzinfo=UTC)}, 2),
     "receipt": ({**CARD, "invoice": "INV-0000055"}, 1),
     "refund": ({**CARD, "conflict": False}, 1),
     "autopay_failed": ({}, 1),

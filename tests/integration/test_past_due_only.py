@@ -250,3 +250,36 @@ async def test_an_expired_past_due_link_renews_as_past_due_only(
         9000,
         "renewal",
     )
+
+
+async def test_refunding_a_past_due_only_payment_reopens_the_fee_and_moves_no_period(
+    client: AsyncTestClient[Any], app: Litestar, session: Any
+) -> None:
+    from tests.integration.test_refunds import SUPERVISOR, fresh, refund
+
+    await sign_in_client(client, "100002")
+    james, vehicles, _ = await who(session, "100002")
+    james_id, f150_id, paid_through = (
+        james.id or 0,
+        vehicles["F-150"].id,
+        vehicles["F-150"].paid_through,
+    )
+    _, page = await get_page(
+        client, "/account/payment", params={"vehicle_id": f150_id, "days": "past_due"}
+    )
+    r = await client.post("/account/payment", data=pay_data(page), follow_redirects=False)
+    assert r.status_code == 303
+    fee_id = (await _fee(session, james_id)).id or 0
+    async with app.state.sessionmaker() as s:
+        payment = (
+            (await s.execute(select(Payment).where(Payment.client_id == james_id)))
+            .scalars()
+            .all()[-1]
+        )
+
+    await sign_in_staff(client, *SUPERVISOR)
+    r, _ = await refund(client, james_id, payment.id or 0, "90.00", "Paid by mistake")
+    assert r.status_code == 200, r.text
+    assert (await fresh(app, Payment, payment.id)).status == "refunded"
+    assert (await fresh(app, Invoice, fee_id)).status == "open"  # owed again
+    assert (await fresh(app, Vehicle, f150_id)).paid_through == paid_through

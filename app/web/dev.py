@@ -64,7 +64,12 @@ class DevController(Controller):
             # shows its stored body, whose token is not ours to show.
             text = await phone.text_of(m.id or 0) if isinstance(phone, OutboxSms) else None
             if text is None:
-                text = _HIDDEN.sub("[payment link: not kept after a restart]", m.body)
+                hidden = (
+                    "[payment link: being sent, reload]"
+                    if m.status == "queued"
+                    else "[payment link: not kept after a restart]"
+                )
+                text = _HIDDEN.sub(hidden, m.body)
             shown.append((m, split_links(text)))
         return shown
 

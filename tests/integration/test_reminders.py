@@ -9,7 +9,7 @@ import re
 import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -600,3 +600,11 @@ async def test_a_reply_from_the_dev_inbox_to_an_opted_out_number_sends_nothing(
     shown = parse(r.text)
     assert "nothing was sent" in shown.text("#reply-outcome")
     assert len(shown.all(".sms")) == 1
+
+
+async def test_the_daily_schedule_starts_and_stops_with_the_app(db_url: str) -> None:
+    """REMIND_DAILY_AT starts reminders.run_daily in the lifespan; shutting down cancels it."""
+    app = create_app(make_settings(db_url, remind_daily_at=time(15, 0)), clock=FixedClock(NOW))
+    async with AsyncTestClient(app=app, base_url=BASE) as c:
+        assert (await c.get("/healthz")).status_code == 200
+    assert reminders.next_run_at(NOW, time(15, 0)) == NOW + timedelta(hours=23)

@@ -260,7 +260,7 @@ class PayController(Controller):
         if form.get("action") == "renew":  # "Text me a new link", from the expired-link page
             return await self._renew(request, db, settings, state, token, now)
         if state.status not in links.LIVE_STATUSES:
-            return _final_page(state, settings)
+            return await _ended_page(db, state, settings)
         payment_method = form.get("payment_method")
         if not payment_method:
             form.error("card", i18n.N_("Enter your card details."))
@@ -282,7 +282,7 @@ class PayController(Controller):
             fresh = await pay_link.find(db, token, clock.now())
             if fresh.status in links.LIVE_STATUSES:  # another attempt holds it right now
                 return Redirect(f"/pay/{token}", status_code=303)
-            return _final_page(fresh, settings)
+            return await _ended_page(db, fresh, settings)
         except StaleSummary:
             return render("pay/stale.html", status_code=409, **_about(settings))
         except payments.PaymentInProgress as exc:
@@ -291,7 +291,7 @@ class PayController(Controller):
         except CardDeclined as exc:
             fresh = await pay_link.find(db, token, clock.now())
             if fresh.status == "locked":
-                return _final_page(fresh, settings)
+                return await _ended_page(db, fresh, settings)
             form.error("card", exc.message)
             return _page(fresh, settings, form, 402)
         except InvalidPaymentMethod as exc:  # a card reference the processor cannot read
@@ -424,7 +424,7 @@ class PayController(Controller):
         ):
             if state.status in links.LIVE_STATUSES:
                 return Redirect(f"/pay/{token}", status_code=303)
-            return _final_page(state, settings)
+            return await _ended_page(db, state, settings)
         request.session.pop("pay_waiting", None)  # seen: opening the link later says "paid"
         payment = await db.get(Payment, link.payment_id)
         assert payment is not None

@@ -279,3 +279,27 @@ async def test_taps_at_once_send_one_text(app: Litestar, db_url: str) -> None:
             )
         ).scalar_one()
     assert count == 2 and new_links == 1
+
+
+async def test_offered_when_expiry_is_met_by_a_late_submission_or_the_receipt_address(
+    client: AsyncTestClient[Any], app: Litestar, clock: Any
+) -> None:
+    """The page was opened in time, the card typed too late: the answer offers the new link,
+    and the tap posts to the link's own address."""
+    token = await make_link(app)
+    page = parse((await client.get(f"/pay/{token}")).text)
+    clock.advance(seconds=601)
+    r = await client.post(
+        f"/pay/{token}",
+        data={"_csrf_token": page.csrf(), "payment_method": "pm_x", "terms": "accepted"},
+    )
+    late = parse(r.text)
+    assert r.status_code == 410 and late.has("form[data-renew-form] button#renew-link")
+    assert late.one("form[data-renew-form]")["action"] == f"/pay/{token}"
+    r = await client.get(f"/pay/{token}/receipt")
+    receipt = parse(r.text)
+    assert (
+        r.status_code == 410 and receipt.one("form[data-renew-form]")["action"] == f"/pay/{token}"
+    )
+    r = await tap(client, token)
+    assert r.status_code == 303

@@ -303,3 +303,22 @@ async def test_offered_when_expiry_is_met_by_a_late_submission_or_the_receipt_ad
     )
     r = await tap(client, token)
     assert r.status_code == 303
+
+
+async def test_the_staff_status_cards_say_the_payer_asked_for_the_new_link(
+    client: AsyncTestClient[Any], app: Litestar, clock: Any, session: Any
+) -> None:
+    token = await make_link(app)
+    clock.advance(seconds=601)
+    assert (await tap(client, token)).status_code == 303
+    old = await link_row(session, token)
+    assert old.renewed_by_link_id is not None
+    await sign_in_staff(client)
+    base = f"/plus/clients/{old.client_id}/links"
+    hx = {"HX-Request": "true"}
+    card = parse((await client.get(f"{base}/{old.id}/status", headers=hx)).text)
+    assert card.one("[data-status]")["data-status"] == "superseded"
+    assert "Text me a new link" in card.text(".link-status .muted")
+    card = parse((await client.get(f"{base}/{old.renewed_by_link_id}/status", headers=hx)).text)
+    assert card.text("#requested-by") == "The payer, from an expired link"
+    assert card.text("#sent-to") == "(512) 555-0102"

@@ -80,6 +80,7 @@ class Client(SQLModel, table=True):
 
 
 class Vehicle(SQLModel, table=True):
+    __table_args__ = (sa.Index("ix_vehicle_paid_through", "paid_through"),)  # the reminder run
     id: int | None = Field(default=None, primary_key=True)
     client_id: int = Field(foreign_key="client.id", index=True)
     year: int

@@ -15,6 +15,9 @@ Cases (`--only`, comma-separated; default all):
   history   GET /plus/clients/{id}/history (Account History)
   pay       GET /pay/{token}: the Secure Payment page of 200 links sent just before (to the
             first 200 clients of the sample; the links stay in the set)
+  reports   GET /plus/reports?from=..&to=..&location=.., HX-Request, as supervisor@demo.test: the
+            last 30, 90 and 366 days, for every location and for each one (the report's SQL
+            sums every payment, refund and link of the range on each request)
   payment   a sandbox link payment (open the page, tokenize the card, submit): an httpx loop of
             `--payments` links, `--payment-concurrency` at a time, timing the submission; the bare
             side answers the same loop. The links are sent to a reserved slice of clients
@@ -49,7 +52,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -63,13 +66,14 @@ from tests.html import parse  # noqa: E402
 from tests.servers import free_port, send_links, server_env, start_server, wait_healthy  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-CASES = ("summary", "search", "client", "history", "pay", "payment")
+CASES = ("summary", "search", "client", "history", "pay", "reports", "payment")
 LABELS = {
     "summary": "Get Summary (htmx)",
     "search": "search as you type (htmx)",
     "client": "client page",
     "history": "Account History",
     "pay": "Secure Payment page",
+    "reports": "Reports (30-366 days, htmx)",
     "payment": "sandbox link payment",
 }
 DEFAULT_CONNECTIONS = {"search": 16}
@@ -155,14 +159,27 @@ async def make_links(url: str, client_ids: Sequence[int], base_url: str) -> list
     return [token for _, token in sent]
 
 
-def sign_in(base: str) -> str:
+async def report_paths(url: str) -> list[str]:
+    """The report for the last 30, 90 and 366 days, all locations and each one."""
+    engine = make_engine(url)
+    async with engine.connect() as conn:
+        ids = [i for (i,) in await conn.execute(text("SELECT id FROM location ORDER BY id"))]
+    await engine.dispose()
+    today = datetime.now(UTC).date()
+    return [
+        f"/plus/reports?from={today - timedelta(days=days - 1)}&to={today}&location={where}"
+        for days in (30, 90, 366)
+        for where in ["", *ids]
+    ]
+
+
+def sign_in(base: str, email: str = "agent@demo.test", password: str = "demo-agent-pass") -> str:
     """A staff session: the Cookie header wrk sends."""
     with httpx.Client(base_url=base, timeout=30, trust_env=False) as c:
         page = parse(c.get("/plus/login").text)
         r = c.post(
             "/plus/login",
-            data={"email": "agent@demo.test", "password": "demo-agent-pass",
-                  "_csrf_token": page.csrf()},
+            data={"email": email, "password": password, "_csrf_token": page.csrf()},
         )  # fmt: skip
         if r.status_code >= 400:
             raise SystemExit(f"sign-in failed: {r.status_code}")
@@ -394,6 +411,10 @@ def main(argv: list[str] | None = None) -> None:
                 tokens = asyncio.run(make_links(url, [c for c, _ in sample[:200]], app.url))
                 print(f"pay: {len(tokens)} links sent in {time.monotonic() - started:.1f} s")
                 built.append(Case(name, [f"/pay/{t}" for t in tokens], {}, conns))
+            elif name == "reports":
+                boss = sign_in(app.url, "supervisor@demo.test", "demo-supervisor-pass")
+                headers = {"Cookie": boss, "HX-Request": "true"}
+                built.append(Case(name, asyncio.run(report_paths(url)), headers, conns))
         # every path answers 200 before it is timed; the bare side answers the first one's bytes
         with httpx.Client(base_url=app.url, timeout=60, trust_env=False) as c:
             for case in built:

@@ -385,7 +385,8 @@ async def test_csv_has_the_same_rows_in_dollars_and_no_formulas(
 
 async def test_the_report_indexes_are_in_the_schema(own_maker: async_sessionmaker[AsyncSession]) -> None:  # fmt: skip
     wanted = {
-        "payment": "ix_payment_completed_at",
+        "payment": "ix_payment_completed_report",
+        "paymentallocation": "ix_paymentallocation_invoice_amount",
         "refund": "ix_refund_completed_at",
         "paymentlink": "ix_paymentlink_sent_at",
         "invoice": "ix_invoice_status_due",

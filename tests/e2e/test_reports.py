@@ -177,6 +177,15 @@ def test_supervisor_reads_reports_and_downloads_the_csv_an_agent_is_refused(
     assert paid_today, day_titles
     shot(page, artifacts_dir, "reports-02-austin-week-1280")
 
+    # Back: the address before (Austin North, 30 days), the whole page as it was.
+    page.go_back()
+    expect(page.get_by_label("From", exact=True)).to_have_value(start.isoformat())
+    expect(page.get_by_role("navigation", name="Staff")).to_be_visible()
+    check_totals(page, expected(live_server, start, today, "Austin North"))
+    page.go_forward()
+    expect(page.get_by_label("From", exact=True)).to_have_value(week.isoformat())
+    settled(page)
+
     # A reversed range: the message next to the field, the old figures gone, a 400.
     page.get_by_label("To", exact=True).fill((week - timedelta(days=3)).isoformat())
     expect(page.locator("#to-error")).to_contain_text("after the start date")

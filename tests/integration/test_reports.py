@@ -340,8 +340,12 @@ async def test_htmx_gets_the_report_region_a_plain_get_the_page(
     assert form["method"] == "get" and form["action"] == "/plus/reports"
     assert form["hx-get"] == "/plus/reports" and form["hx-target"] == "#report"
     assert form["hx-push-url"] == "true"
-    page = parse((await client.get(f"/plus/reports?{RANGE}")).text)
-    assert page.has("h1") and page.has("#report form#report-filters")
+    restore = {**HX, "HX-History-Restore-Request": "true"}  # Back to a pushed address
+    for page in (
+        parse((await client.get(f"/plus/reports?{RANGE}")).text),
+        parse((await client.get(f"/plus/reports?{RANGE}", headers=restore)).text),
+    ):
+        assert page.has("h1") and page.has("nav") and page.has("#report form#report-filters")
     assert page.one("#from")["value"] == "2026-10-31" and page.one("#to")["value"] == "2026-11-02"
     assert page.one("#report-csv")["href"] == "/plus/reports.csv?from=2026-10-31&to=2026-11-02"
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from app.formatting import money
 from app.store.models import Client, Location, Payment, PaymentLink, Refund
 from tests.conftest import NOW
-from tests.e2e.conftest import LiveServer, no_horizontal_scroll, shot
+from tests.e2e.conftest import DESKTOP, LiveServer, no_horizontal_scroll, shot
 from tests.e2e.test_account_history import settled
 from tests.e2e.test_refund import sign_in_supervisor, take_payment_for_the_f150
 from tests.e2e.test_send_link import open_client, sign_in_agent
@@ -222,3 +222,34 @@ def test_supervisor_reads_reports_and_downloads_the_csv_an_agent_is_refused(
     expect(page.get_by_text("Reports are for supervisors and admins.")).to_be_visible()
     assert page.request.get("/plus/reports.csv").status == 403
     shot(page, artifacts_dir, "reports-04-agent-403-1280")
+
+
+def test_reports_without_javascript_a_year_at_a_time(
+    browser: Any, live_server: LiveServer, artifacts_dir: Path
+) -> None:
+    """The filters are a plain GET form: with scripts off, Show report loads the page for the
+    range asked (here a year, the longest allowed), and the day chart draws every day."""
+    add_activity(live_server)
+    context = browser.new_context(
+        viewport=DESKTOP, base_url=live_server.url, java_script_enabled=False
+    )
+    page = context.new_page()
+    try:
+        sign_in_supervisor(page)
+        page.goto("/plus/reports")
+        today = NOW.astimezone(ZoneInfo("America/Chicago")).date()
+        start = today - timedelta(days=365)
+        page.get_by_label("From", exact=True).fill(start.isoformat())
+        page.get_by_role("button", name="Show report").click()
+        expect(page.locator("#report-range")).to_contain_text("(366 days)")
+        query = parse_qs(urlsplit(page.url).query)
+        assert query["from"] == [start.isoformat()] and query["to"] == [today.isoformat()]
+        check_totals(page, expected(live_server, start, today, None))
+        assert page.locator("#chart-day svg g.report-row").count() == 366
+        assert no_horizontal_scroll(page)
+        shot(page, artifacts_dir, "reports-05-a-year-no-js-1280")
+        page.get_by_label("From", exact=True).fill((start - timedelta(days=1)).isoformat())
+        page.get_by_role("button", name="Show report").click()
+        expect(page.locator("#to-error")).to_contain_text("at most 366 days")
+    finally:
+        context.close()

@@ -319,9 +319,10 @@ async def middle_seconds_to_pay(
 
 async def past_due(session: AsyncSession, zones: Sequence[Zone]) -> list[PastDueRow]:
     """Open invoices past due today, by location: how many, for how many clients, and what is
-    still owed on them (the total less what payments still hold, as the ledger says). Past due
-    is the rule of domain/summary.build_summary and reads.ledger_page: open, and due before the
-    location's today."""
+    still owed on them (the total less what payments still hold: reads.open_invoices' amount).
+    Past due is domain.summary.is_past_due — open, and due before the location's today — said
+    here in SQL so the database can sum it; tests/integration/test_reports.py checks the sums
+    against domain.summary.past_due_total of every client's open invoices."""
     inv = invoice_t.c
     each = [and_(client_t.c.location_id == z.location_id, inv.due_date < z.today) for z in zones]
     rows = await session.execute(

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.pool import NullPool
 
 from app.domain.periods import local_today
+from app.domain.summary import past_due_total
 from app.store import reads
 from app.store.db import make_engine, make_sessionmaker
 from app.store.models import (
@@ -274,20 +275,24 @@ async def test_links_sent_opened_paid_with_conversion_and_median(
 async def test_past_due_by_location_is_what_each_ledger_says(
     client: AsyncTestClient[Any], own_maker: async_sessionmaker[AsyncSession]
 ) -> None:
-    """The seeded clients' past due balances, each from the ledger's own query (the rule the
-    client's page shows), summed by location: the report agrees to the cent."""
+    """The seeded clients' past due balances, by the domain's rule (summary.past_due_total of
+    the account's open invoices, what the Invoice Summary charges) and by the ledger's query
+    (what the client's page shows), summed by location: the report agrees to the cent."""
     want: dict[str, list[int]] = {}
     async with own_maker() as s:
         locations = {loc.id: loc for loc in (await s.execute(select(Location))).scalars()}
         for client_row in (await s.execute(select(Client))).scalars():
             loc = locations[client_row.location_id]
+            today = local_today(NOW, loc.timezone)
+            owed = past_due_total(await reads.open_invoices(s, client_row.id or 0), today)
             ledger = await reads.ledger_page(
-                s, client_row.id or 0, today=local_today(NOW, loc.timezone), before=None, size=1
+                s, client_row.id or 0, today=today, before=None, size=1
             )
-            if ledger.past_due_cents:
+            assert owed == ledger.past_due_cents
+            if owed:
                 tally = want.setdefault(loc.name, [0, 0])
                 tally[0] += 1
-                tally[1] += ledger.past_due_cents
+                tally[1] += owed
     assert want  # the seed has past-due invoices at both locations
     await signed_in(client)
     page = parse((await client.get("/plus/reports")).text)
@@ -402,3 +407,19 @@ async def test_the_report_indexes_are_in_the_schema(own_maker: async_sessionmake
         )
     for table, index in wanted.items():
         assert index in names[table], (table, names[table])
+
+
+async def test_odd_queries_are_never_a_server_error(client: AsyncTestClient[Any]) -> None:
+    await signed_in(client)
+    for query in (
+        "from=2026-11-01&from=2026-11-02",
+        "from=" + "9" * 60,
+        "location=1&location=2",
+        "to=2026-11-25%00",
+        "location=%F0%9F%98%80",
+        "from=2026-11-01T00:00",
+        "from=%20",
+    ):
+        for path in ("/plus/reports", "/plus/reports.csv"):
+            r = await client.get(f"{path}?{query}")
+            assert r.status_code in (200, 400), (path, query, r.status_code)

@@ -148,6 +148,7 @@ def test_supervisor_reads_reports_and_downloads_the_csv_an_agent_is_refused(
     assert no_horizontal_scroll(page)
     assert not page.js_errors  # type: ignore[attr-defined]
     shot(page, artifacts_dir, "reports-01-all-locations-1280")
+    page.screenshot(path=str(artifacts_dir / "reports-01-top-1280.png"))  # as first seen
 
     # The location, in place: the address follows (a link to this view), the page stays.
     page.evaluate("window.__stayed = true")

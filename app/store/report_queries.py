@@ -191,7 +191,13 @@ async def money(session: AsyncSession, zones: Sequence[Zone]) -> Money:
     one statement, one pass over the range's payments and refunds. The database first sums
     them by (day, location, staff, channel) — a few hundred rows at most — then rolls that up
     once per dimension."""
-    e = _money_events(_dialect(session), zones)
+    dialect = _dialect(session)
+    if dialect == "postgresql":
+        # Room to group in memory: PostgreSQL overestimates the (day, location, staff,
+        # channel) groups and, at the default 4 MB, sorts a year of payments on disk instead
+        # of hashing them (a year on the 100k bench set: ~2.5 s -> ~1.5 s). This transaction only.
+        await session.execute(sa.text("SET LOCAL work_mem = '32MB'"))
+    e = _money_events(dialect, zones)
     dims = (e.c.day, e.c.location_id, e.c.staff_id, e.c.channel)
     fine = select(*dims, *_sums(e)).group_by(*dims).cte("fine")
     f = fine.c

@@ -1,4 +1,4 @@
-"""The `monitorpay` command: serve, migrate, seed, setup, autopay, remind, reconcile."""
+"""The `monitorpay` command: serve, migrate, seed, setup, autopay, remind, reconcile, wallets-domain."""
 
 from __future__ import annotations
 
@@ -136,6 +136,10 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser(
         "reconcile", help="resolve unresolved payments and refunds by asking the processor"
     )
+    sub.add_parser(
+        "wallets-domain",
+        help="register PUBLIC_BASE_URL's host with Stripe for Apple Pay and Google Pay, or re-check it",
+    )
     args = parser.parse_args(argv)
     try:
         settings = Settings()
@@ -155,6 +159,10 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_remind(settings))
     elif args.command in ("autopay", "reconcile"):
         return asyncio.run(_with_gateway(settings, args.command))
+    elif args.command == "wallets-domain":
+        from app.web.wallets import domain_command
+
+        return domain_command(settings)
     return 0
 
 

@@ -64,3 +64,10 @@ def test_app_env_is_dev_or_prod_and_nothing_else(
     monkeypatch.setenv("APP_ENV", env_name)
     assert main(["serve"]) == 2
     assert "app_env" in capsys.readouterr().err.lower()
+
+
+def test_wallets_domain_is_a_command_and_refuses_the_sandbox(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["wallets-domain"]) == 2  # the sandbox has no wallets to register
+    assert "sandbox has no wallets" in capsys.readouterr().err

@@ -22,6 +22,7 @@ from app.formatting import money
 from app.store.models import Client, Location, Payment, PaymentLink, Refund
 from tests.conftest import NOW
 from tests.e2e.conftest import DESKTOP, LiveServer, no_horizontal_scroll, shot
+from tests.e2e.test_accessibility import violations
 from tests.e2e.test_account_history import settled
 from tests.e2e.test_refund import sign_in_supervisor, take_payment_for_the_f150
 from tests.e2e.test_send_link import open_client, sign_in_agent
@@ -147,6 +148,7 @@ def test_supervisor_reads_reports_and_downloads_the_csv_an_agent_is_refused(
     expect(page.locator("#table-links [data-total=median]")).to_have_text("1 h 30 min")
     assert no_horizontal_scroll(page)
     assert not page.js_errors  # type: ignore[attr-defined]
+    assert violations(page) == [], "reports"
     shot(page, artifacts_dir, "reports-01-all-locations-1280")
     page.screenshot(path=str(artifacts_dir / "reports-01-top-1280.png"))  # as first seen
 
@@ -193,6 +195,7 @@ def test_supervisor_reads_reports_and_downloads_the_csv_an_agent_is_refused(
     expect(page.locator("#report-totals")).to_have_count(0)
     settled(page)
     expect(page.locator("#report-busy")).to_have_css("opacity", "0")
+    assert violations(page) == [], "reports with an error"
     shot(page, artifacts_dir, "reports-03-bad-range-1280")
     page.get_by_label("To", exact=True).fill(today.isoformat())
     expect(page.locator("#report-totals")).to_be_visible()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -71,7 +71,6 @@ class Report:
     links_total: LinkFunnel
     past_due: list[q.PastDueRow]
     past_due_total: q.PastDueRow
-    as_of: dict[int, date] = field(default_factory=dict)  # each location's today
 
     @property
     def days(self) -> list[q.MoneyRow]:
@@ -187,7 +186,6 @@ async def build(
         links_total=total,
         past_due=overdue,
         past_due_total=overdue_total,
-        as_of={z.location_id: z.today for z in zones},
     )
 
 

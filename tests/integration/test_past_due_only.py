@@ -4,22 +4,42 @@ receipt say what was paid."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
+import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.pool import NullPool
 
 from app.domain.summary import PAST_DUE_ONLY
 from app.services.sms_worker import deliver_due
+from app.store.db import make_engine, make_sessionmaker
 from app.store.models import Invoice, Payment, PaymentAllocation, PaymentLink, Vehicle
 from tests.conftest import get_page, sign_in_client, sign_in_staff
 from tests.html import parse
 from tests.integration.test_account import pay_data, who
+from tests.integration.test_money_failures import (
+    LOST_ANSWER,
+    books_balance,
+    both_databases,
+    link_payments,
+)
+from tests.integration.test_money_failures import pay as pay_with
 from tests.integration.test_pay import make_link, submit
 from tests.integration.test_send_link import client_id
 
 HX = {"HX-Request": "true"}
+
+
+@pytest.fixture
+async def maker(db_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """The test's own sessions, on its event loop (as in test_money_failures)."""
+    engine = make_engine(db_url, poolclass=NullPool)
+    yield make_sessionmaker(engine)
+    await engine.dispose()
 
 
 async def _fee(session: Any, client_id: int) -> Invoice:
@@ -283,3 +303,38 @@ async def test_refunding_a_past_due_only_payment_reopens_the_fee_and_moves_no_pe
     assert (await fresh(app, Payment, payment.id)).status == "refunded"
     assert (await fresh(app, Invoice, fee_id)).status == "open"  # owed again
     assert (await fresh(app, Vehicle, f150_id)).paid_through == paid_through
+
+
+@both_databases
+async def test_a_past_due_only_charge_whose_answer_was_lost_is_applied_once_by_reconcile(
+    client: AsyncTestClient[Any], app: Litestar, maker: Any, clock: Any
+) -> None:
+    """The processor charged $90.00 and the answer never came back: the payer is told it is
+    being confirmed (never "nothing was charged"), reconcile applies it once, the fee is paid
+    and no period is bought."""
+    from app.services import reconcile
+
+    token = await make_link(app, "100002", "F-150", days=PAST_DUE_ONLY, maker=maker)
+    r = await pay_with(client, token, LOST_ANSWER)
+    assert r.status_code == 202 and "Nothing was charged" not in r.text
+    _, [pending] = await link_payments(maker, token)
+    assert pending.status == "unknown" and pending.amount_cents == 9000
+    async with maker() as s:
+        f150 = (
+            await s.execute(select(Vehicle).where(Vehicle.id == pending.vehicle_id))
+        ).scalar_one()
+        paid_through = f150.paid_through
+    clock.advance(minutes=1)
+    report = await reconcile.run(maker, app.state.gateway, clock, "Demo")
+    assert report.payments["applied"] == 1
+    link, [p] = await link_payments(maker, token)
+    assert (p.status, link.status) == ("succeeded", "paid")
+    assert app.state.gateway.successful_charge_count == 1
+    async with maker() as s:
+        assert await _allocations(s, p.id or 0) == [((await _fee(s, p.client_id)).id or 0, 9000)]
+        vehicle = await s.get(Vehicle, p.vehicle_id)
+        assert vehicle is not None and vehicle.paid_through == paid_through
+    await books_balance(maker)
+    # A second reconcile changes nothing.
+    report = await reconcile.run(maker, app.state.gateway, clock, "Demo")
+    assert sum(report.payments.values()) == 0 and app.state.gateway.successful_charge_count == 1

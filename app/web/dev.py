@@ -8,6 +8,7 @@ from typing import Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.exceptions import NotFoundException
+from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
 
 from app.adapters.sms.outbox import OutboxSms
@@ -97,8 +98,8 @@ class DevController(Controller):
         self,
         request: Request[Any, Any, Any],
         db: Db,
-        outcome: str | None = None,
-        replied: str | None = None,
+        outcome: FromQuery[str | None] = None,
+        replied: FromQuery[str | None] = None,
     ) -> Response[Any]:
         return await self._page(request, db, outcome=outcome, replied=parse_id(replied))
 
@@ -109,7 +110,7 @@ class DevController(Controller):
         db: Db,
         clock: ClockDep,
         settings: SettingsDep,
-        message_id: int,
+        message_id: FromPath[int],
     ) -> Response[Any]:
         """Reply to a text as its recipient would: the same path as Twilio's inbound webhook
         (sms_events.inbound, from = the text's recipient). Then the answer is delivered to the

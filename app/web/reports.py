@@ -18,9 +18,9 @@ from app.web.render import render
 from app.web.report_charts import charts
 
 VARY = {"Vary": "HX-Request"}
-From = Annotated[str, QueryParameter(query="from", default="", max_length=40)]
-To = Annotated[str, QueryParameter(query="to", default="", max_length=40)]
-Where = Annotated[str, QueryParameter(query="location", default="", max_length=20)]
+From = Annotated[str, QueryParameter(name="from", max_length=40)]
+To = Annotated[str, QueryParameter(name="to", max_length=40)]
+Where = Annotated[str, QueryParameter(name="location", max_length=20)]
 
 
 def _allowed(staff: Staff) -> None:
@@ -71,9 +71,9 @@ class ReportsController(Controller):
         staff: Staff,
         db: Db,
         clock: ClockDep,
-        start: From,
-        end: To,
-        location: Where,
+        start: From = "",
+        end: To = "",
+        location: Where = "",
     ) -> Response[Any]:
         _allowed(staff)
         ctx, status = await _report(db, clock, start, end, location)
@@ -85,7 +85,13 @@ class ReportsController(Controller):
 
     @get("/reports.csv", name="plus_reports_csv")
     async def csv(
-        self, staff: Staff, db: Db, clock: ClockDep, start: From, end: To, location: Where
+        self,
+        staff: Staff,
+        db: Db,
+        clock: ClockDep,
+        start: From = "",
+        end: To = "",
+        location: Where = "",
     ) -> Response[Any]:
         _allowed(staff)
         ctx, status = await _report(db, clock, start, end, location)

@@ -33,12 +33,12 @@ from app.i18n import N_
 from app.services import audit, payments, sms, summary, texts
 from app.services.cards import CardExpired, usable_card
 from app.services.summary import NotFound, PaymentsNotAccepted
+from app.store import reads
 from app.store.advisory import single_runner
 from app.store.models import (
     AutopayEnrollment,
     CardOnFile,
     Client,
-    Invoice,
     Location,
     Payment,
     Vehicle,
@@ -466,18 +466,6 @@ async def _count(
     return due, due_elsewhere, int(active) - due - due_elsewhere
 
 
-async def _open_invoices(s: AsyncSession, client_ids: set[int]) -> dict[int, list[OpenInvoice]]:
-    """The open invoices of those of `client_ids` that have any (few do)."""
-    owing = (
-        await s.execute(
-            select(col(Invoice.client_id))
-            .where(col(Invoice.client_id).in_(client_ids), col(Invoice.status) == "open")
-            .distinct()
-        )
-    ).scalars()
-    return {cid: await summary.open_invoices(s, cid) for cid in owing.all()}
-
-
 async def _jobs(run: _Run, chunk_size: int) -> AsyncIterator[tuple[_Due, InvoiceSummary]]:
     """The due enrollments not yet charged for their period, with the summary to charge, read a
     chunk at a time. A summary read here may be stale by the time it is charged: the payment core
@@ -500,7 +488,7 @@ async def _jobs(run: _Run, chunk_size: int) -> AsyncIterator[tuple[_Due, Invoice
                 return
             dues = [_due(row) for row in rows]
             after = dues[-1].enrollment_id
-            owing = await _open_invoices(s, {d.client_id for d in dues})
+            owing = await reads.open_invoices_by_client(s, {d.client_id for d in dues})
             chunk = [(d, _summarize(d, run.locations[d.location_id], now, owing)) for d in dues]
             keys = [_key(d.vehicle_id, snap) for d, snap in chunk]
             taken = dict(

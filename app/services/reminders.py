@@ -41,7 +41,6 @@ from app.store.advisory import single_runner
 from app.store.models import (
     AutopayEnrollment,
     Client,
-    Invoice,
     Location,
     Reminder,
     SmsMessage,
@@ -158,18 +157,6 @@ async def _opted_out_numbers(s: AsyncSession, numbers: set[str]) -> set[str]:
     return set(rows.scalars().all())
 
 
-async def _owing(s: AsyncSession, client_ids: set[int]) -> dict[int, list[Any]]:
-    """The open invoices of those of `client_ids` that have any (few do)."""
-    owing = (
-        await s.execute(
-            select(col(Invoice.client_id))
-            .where(col(Invoice.client_id).in_(client_ids), col(Invoice.status) == "open")
-            .distinct()
-        )
-    ).scalars()
-    return {cid: await reads.open_invoices(s, cid) for cid in owing.all()}
-
-
 def _insert_reminders(s: AsyncSession, values: list[dict[str, Any]]) -> Any:
     """INSERT … ON CONFLICT (vehicle_id, period_end) DO NOTHING RETURNING: the rows this run
     won. A row another run holds (committed, or in flight on PostgreSQL: we wait for it) is
@@ -210,7 +197,7 @@ async def _remind_chunk(
                 todo.append(r)
         if not todo:
             return
-        owing = await _owing(s, {r.vehicle.client_id for r in todo})
+        owing = await reads.open_invoices_by_client(s, {r.vehicle.client_id for r in todo})
         priced: dict[int, tuple[_Row, int]] = {}
         for r in todo:
             location = locations[r.location_id]

@@ -194,6 +194,23 @@ async def open_invoices(session: AsyncSession, client_id: int) -> list[OpenInvoi
     return [OpenInvoice(i, n, d, int(cents), due) for i, n, d, cents, due in rows]
 
 
+async def open_invoices_by_client(
+    session: AsyncSession, client_ids: set[int]
+) -> dict[int, list[OpenInvoice]]:
+    """The open invoices of those of `client_ids` that have any (few do), for batch jobs
+    (AutoPay, reminders): one query finds who owes, then one read per owing client."""
+    if not client_ids:
+        return {}
+    owing = (
+        await session.execute(
+            select(invoice_t.c.client_id)
+            .where(invoice_t.c.client_id.in_(client_ids), invoice_t.c.status == "open")
+            .distinct()
+        )
+    ).scalars()
+    return {int(cid): await open_invoices(session, cid) for cid in owing.all()}
+
+
 # -- the ledger -----------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class LedgerKey:

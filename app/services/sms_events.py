@@ -13,14 +13,14 @@ from sqlmodel import col
 from app.domain import phone
 from app.domain.errors import DomainError
 from app.domain.reminders import pay_word
-from app.services import audit, reminders, sms
+from app.services import audit, reminders, sms, texts
 from app.store.models import Client, SmsMessage
 
 log = logging.getLogger("monitorpay.sms")
 
 STOP_WORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT", "REVOKE"}
 START_WORDS = {"START", "YES", "UNSTOP", "OPTIN"}
-HELP_WORDS = {"HELP", "INFO"}
+HELP_WORDS = {"HELP", "INFO", "AYUDA"}
 # Twilio's MessageStatus → ours. Anything else (queued, sending, accepted…) changes nothing.
 STATUSES = {"sent": "sent", "delivered": "delivered", "undelivered": "failed", "failed": "failed"}
 RANK = {"queued": 0, "sent": 1, "delivered": 2, "failed": 2}
@@ -98,3 +98,29 @@ async def inbound(
     if word in HELP_WORDS:
         return "help"
     return "ignored"
+
+
+async def help_reply(
+    session: AsyncSession, *, from_number: str, body: str, company: str, support_phone: str
+) -> str:
+    """HELP's answer (who we are, the support number, STOP), in the language of the client who
+    has that number; for an unknown number, Spanish when they wrote AYUDA, else English."""
+    language = (
+        "es" if (body or "").strip().split(" ", 1)[0].upper().strip("!¡.?¿") == "AYUDA" else "en"
+    )
+    try:
+        e164 = phone.normalize(from_number)
+    except DomainError:
+        e164 = None
+    if e164 is not None:
+        known = (
+            await session.execute(
+                select(col(Client.language))
+                .where(col(Client.phone_e164) == e164)
+                .order_by(col(Client.id))
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+        language = known or language
+    to = texts.Recipient("", "", language, "UTC", support_phone)
+    return texts.render_text("help", to, company=company)

@@ -9,7 +9,7 @@ from typing import Any
 from litestar import Request, Response, post
 
 from app.domain.errors import DomainError
-from app.services import reminders, sms_events, texts
+from app.services import reminders, sms_events
 from app.services.webhooks import handle_stripe_event
 from app.web.deps import ClockDep, Db, SettingsDep
 
@@ -90,7 +90,12 @@ async def twilio_inbound(
     )
     reply = ""
     if word == "help":
-        to = texts.Recipient("", "", "en", "UTC", settings.support_phone)
-        reply = texts.render_text("help", to, company=settings.company_name)
+        reply = await sms_events.help_reply(
+            db,
+            from_number=form.get("From", ""),
+            body=form.get("Body", ""),
+            company=settings.company_name,
+            support_phone=settings.support_phone,
+        )
     twiml = f"<Response><Message>{escape(reply)}</Message></Response>" if reply else "<Response/>"
     return Response(f'<?xml version="1.0" encoding="UTF-8"?>{twiml}', media_type="application/xml")

@@ -193,3 +193,28 @@ def test_the_app_builds_outside_an_event_loop(settings: Settings) -> None:
     """`monitorpay serve` builds the app before uvicorn starts its loop."""
     app = create_app(settings)
     assert app.state.sms.name == "twilio"
+
+
+async def test_help_is_answered_in_the_language_of_the_client_with_that_number(
+    client: AsyncTestClient[Any], session: Any
+) -> None:
+    url = f"{BASE}/webhooks/twilio/inbound"
+    james = (
+        await session.execute(select(Client).where(Client.account_number == "100002"))
+    ).scalar_one()
+    james.language = "es"
+    session.add(james)
+    await session.commit()
+
+    async def answer(sender: str, body: str, sid: str) -> str:
+        data = {"From": sender, "Body": body, "MessageSid": sid}
+        r = await client.post(url, data=data, headers=signed(url, data))
+        assert r.status_code == 200
+        return r.text
+
+    assert "Mensajes de pago de Demo Interlock" in await answer("+15125550102", "HELP", "SM10")
+    assert "Llame al (800) 555-0199" in await answer("+15125550102", "ayuda", "SM11")
+    unknown = "+15125559876"
+    assert "Mensajes de pago" in await answer(unknown, "AYUDA", "SM12")
+    english = await answer(unknown, "help", "SM13")
+    assert "payment texts. Call (800) 555-0199 for help" in english

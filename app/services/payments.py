@@ -469,6 +469,7 @@ async def apply_success(
         payment.processor_ref = result.processor_ref
         payment.card_brand = card.brand if card else payment.card_brand
         payment.card_last4 = card.last4 if card else payment.card_last4
+        payment.card_wallet = card.wallet if card else payment.card_wallet
         payment.failure_code = payment.failure_message = None
         payment.completed_at = now
         summary = InvoiceSummary.from_json(payment.summary_json)

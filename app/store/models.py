@@ -143,6 +143,7 @@ class Payment(SQLModel, table=True):
     processor_ref: str | None = Field(default=None, max_length=100, index=True)
     card_brand: str | None = Field(default=None, max_length=20)
     card_last4: str | None = Field(default=None, max_length=4)
+    card_wallet: str | None = Field(default=None, max_length=12)  # Apple Pay | Google Pay
     failure_code: str | None = Field(default=None, max_length=40)
     failure_message: str | None = Field(default=None, max_length=200)
     summary_json: str = Field(sa_column=sa.Column(sa.Text, nullable=False))

@@ -328,7 +328,8 @@ async def test_an_apple_pay_card_pays_the_link_once_and_the_receipt_names_its_ca
     [paid] = [p for p in payments if p.processor_ref == fake.charges[0]["id"]]
     assert paid.status == "succeeded" and paid.card_brand == "Visa" and paid.card_last4 == "4242"
     assert len(fake.charges) == 1 and fake.charges[0]["payment_method"] == pm
-    assert receipt.text("#receipt-card") == "Visa ending 4242"
+    assert receipt.text("#receipt-card") == "Visa ending 4242 · Apple Pay"
+    assert paid.card_wallet == "Apple Pay"
     # Never the device account number, whole or in part.
     assert "9876" not in receipt.text() and paid.card_last4 != "9876"
 

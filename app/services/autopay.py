@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, false, func, or_, select, update
@@ -32,9 +32,9 @@ from app.domain.summary import InvoiceSummary, OpenInvoice, VehicleRef, build_su
 from app.i18n import N_
 from app.services import audit, payments, sms, summary, texts
 from app.services.cards import CardExpired, usable_card
+from app.services.daily import every_day, next_run_at  # noqa: F401 - next_run_at: tests
 from app.services.summary import NotFound, PaymentsNotAccepted
 from app.store import reads
-from app.store.advisory import single_runner
 from app.store.models import (
     AutopayEnrollment,
     CardOnFile,
@@ -542,12 +542,6 @@ _EARLIER = {
 }
 
 
-def next_run_at(now: datetime, at: time) -> datetime:
-    """The next daily run at `at` (UTC) strictly after `now`."""
-    candidate = datetime.combine(now.date(), at, tzinfo=UTC)
-    return candidate if candidate > now else candidate + timedelta(days=1)
-
-
 async def run_daily(
     maker: async_sessionmaker[AsyncSession],
     gateway: PaymentGateway,
@@ -556,22 +550,13 @@ async def run_daily(
     at: time,
     concurrency: int = DAILY_CONCURRENCY,
 ) -> None:
-    """The optional in-process schedule (AUTOPAY_DAILY_AT). Of several app processes one runs
-    it (an advisory lock on PostgreSQL); a period is charged once whoever gets there first."""
-    while True:
-        now = clock.now()
-        await asyncio.sleep(max(1.0, (next_run_at(now, at) - now).total_seconds()))
-        try:
-            async with single_runner(maker.kw["bind"], "autopay-daily") as mine:
-                if not mine:  # another instance runs today's AutoPay
-                    continue
-                report = await run(maker, gateway, clock, company, concurrency=concurrency)
-            for line in report.lines():
-                log.info("event=autopay_daily %s", line)
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # noqa: BLE001 - keep the schedule alive; the error is logged
-            log.exception("event=autopay_daily_error")
+    """The optional in-process schedule (AUTOPAY_DAILY_AT); a period is charged once whoever
+    gets there first."""
+
+    async def job() -> list[str]:
+        return (await run(maker, gateway, clock, company, concurrency=concurrency)).lines()
+
+    await every_day(maker, clock, at, "autopay", job)
 
 
 def _workers(maker: async_sessionmaker[AsyncSession], wanted: int) -> int:

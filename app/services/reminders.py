@@ -12,7 +12,6 @@ nothing: each vehicle-period is reminded once.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
@@ -33,11 +32,10 @@ from app.domain.errors import DomainError
 from app.domain.periods import local_today
 from app.formatting import day
 from app.services import audit, send_link, sms, texts
-from app.services.autopay import next_run_at
+from app.services.daily import every_day, next_run_at  # noqa: F401 - next_run_at: tests
 from app.services.sealed import SecretBox
 from app.services.summary import PaymentsNotAccepted, summarize
 from app.store import reads
-from app.store.advisory import single_runner
 from app.store.models import (
     AutopayEnrollment,
     Client,
@@ -310,20 +308,14 @@ async def run_daily(
     at: time,
     days_before: int = rules.DEFAULT_DAYS_BEFORE,
 ) -> None:
-    """The optional in-process schedule (REMIND_DAILY_AT, UTC). Of several app processes one
-    runs it (an advisory lock on PostgreSQL); a vehicle-period is reminded once regardless."""
-    while True:
-        now = clock.now()
-        await asyncio.sleep(max(1.0, (next_run_at(now, at) - now).total_seconds()))
-        try:
-            async with single_runner(maker.kw["bind"], "remind-daily") as mine:
-                if not mine:  # another instance sends today's reminders
-                    continue
-                await run(maker, clock, company, days_before=days_before)
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # noqa: BLE001 - keep the schedule alive; the error is logged
-            log.exception("event=reminders_daily_error")
+    """The optional in-process schedule (REMIND_DAILY_AT, UTC); a vehicle-period is reminded
+    once whoever gets there first."""
+
+    async def job() -> list[str]:
+        await run(maker, clock, company, days_before=days_before)  # logs its own summary
+        return []
+
+    await every_day(maker, clock, at, "reminders", job)
 
 
 # --- the PAY reply ---------------------------------------------------------------------------

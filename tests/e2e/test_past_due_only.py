@@ -7,12 +7,9 @@ from typing import Any
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import LiveServer, no_horizontal_scroll, shot
+from tests.e2e.test_my_account import settled
 from tests.e2e.test_pay_link import fill_card
 from tests.e2e.test_send_link import open_client, sign_in_agent
-
-
-def settled(page: Any) -> None:
-    expect(page.locator(".htmx-settling, .htmx-request, .htmx-swapping")).to_have_count(0)
 
 
 def test_james_pays_only_his_past_due_balance_in_my_account(

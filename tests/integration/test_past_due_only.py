@@ -206,6 +206,8 @@ async def test_staff_send_a_past_due_only_link_that_pays_once(
         .all()[-1]
     )
     assert (link.days, link.total_cents, link.origin) == (PAST_DUE_ONLY, 9000, "staff")
+    _, tab = await get_page(client, f"/plus/clients/{cid}/links")
+    assert "Past due only" in tab.all("tbody tr")[0].get_text()
 
 
 async def test_a_past_due_only_link_pays_once_and_its_receipt_and_ledger_say_so(

@@ -398,29 +398,14 @@ async def answer_pay(
     if await sms.number_opted_out(session, e164):
         log.info("to=%s event=pay_from_opted_out_number", phone.mask(e164))
         return "opted_out"
-    owners = (
-        await session.execute(
-            select(
-                col(Client.id),
-                col(Client.first_name),
-                col(Client.last_name),
-                col(Client.language),
-                col(Location.timezone),
-                col(Location.support_phone),
-            )
-            .join(Location, col(Location.id) == col(Client.location_id))
-            .where(col(Client.phone_e164) == e164)
-            .order_by(col(Client.id))
-        )
-    ).all()
-    if not owners:
+    recipients = await texts.recipients_at(session, e164)
+    if not recipients:
         language = "es" if word == "PAGAR" else "en"
         unknown = texts.Recipient("", "", language, "UTC", ctx.support_phone)
         sent = await _answer(
             session, to_e164=e164, why="unknown", to=unknown, client_id=None, now=now, ctx=ctx
         )
         return "unknown" if sent else "silent"
-    recipients = {int(o[0] or 0): texts.Recipient(*o[1:]) for o in owners}
     vehicles = (
         await session.execute(
             select(col(Vehicle.id), col(Vehicle.client_id))

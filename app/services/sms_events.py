@@ -112,15 +112,8 @@ async def help_reply(
         e164 = phone.normalize(from_number)
     except DomainError:
         e164 = None
-    if e164 is not None:
-        known = (
-            await session.execute(
-                select(col(Client.language))
-                .where(col(Client.phone_e164) == e164)
-                .order_by(col(Client.id))
-                .limit(1)
-            )
-        ).scalar_one_or_none()
-        language = known or language
+    known = await texts.recipients_at(session, e164) if e164 is not None else {}
+    if known:
+        language = next(iter(known.values())).language
     to = texts.Recipient("", "", language, "UTC", support_phone)
     return texts.render_text("help", to, company=company)

@@ -43,21 +43,30 @@ class Recipient:
         return f"{self.first_name} {initial}." if initial else self.first_name
 
 
+def _recipients() -> Any:
+    """Each client's id and what a text to them needs (name, language, location's zone and
+    support number)."""
+    return select(
+        col(Client.id),
+        col(Client.first_name),
+        col(Client.last_name),
+        col(Client.language),
+        col(Location.timezone),
+        col(Location.support_phone),
+    ).join(Location, col(Location.id) == col(Client.location_id))
+
+
 async def recipient(session: AsyncSession, client_id: int) -> Recipient:
-    row = (
-        await session.execute(
-            select(
-                col(Client.first_name),
-                col(Client.last_name),
-                col(Client.language),
-                col(Location.timezone),
-                col(Location.support_phone),
-            )
-            .join(Location, col(Location.id) == col(Client.location_id))
-            .where(col(Client.id) == client_id)
-        )
-    ).one()
-    return Recipient(*row)
+    row = (await session.execute(_recipients().where(col(Client.id) == client_id))).one()
+    return Recipient(*row[1:])
+
+
+async def recipients_at(session: AsyncSession, e164: str) -> dict[int, Recipient]:
+    """The clients who have the number `e164`, by id, in id order."""
+    rows = await session.execute(
+        _recipients().where(col(Client.phone_e164) == e164).order_by(col(Client.id))
+    )
+    return {int(r[0] or 0): Recipient(*r[1:]) for r in rows}
 
 
 @lru_cache(maxsize=1)

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run run-prod-local test lint bench bench-wrk bench-data bench-load bench-autopay clean
+.PHONY: run run-prod-local test lint bench bench-wrk bench-data bench-load bench-autopay rebuild-totals clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -42,6 +42,14 @@ run-prod-local: .stamp-run catalogs
 	DATABASE_URL=$(LOCAL_PG) REDIS_URL=redis://127.0.0.1:6379/0 WEB_CONCURRENCY=2 \
 	  AUTOPAY_DAILY_AT=06:00 RECONCILE_EVERY_SECONDS=60 $(BIN)/monitorpay serve
 
+# A missing PostgreSQL, Redis or Chromium fails the suite (with how to start it) instead of
+# skipping those tests; `make test REQUIRE_POSTGRES=0` (or _REDIS, _E2E) skips them knowingly.
+REQUIRE_POSTGRES ?= 1
+REQUIRE_REDIS ?= 1
+REQUIRE_E2E ?= 1
+test: export REQUIRE_POSTGRES := $(REQUIRE_POSTGRES)
+test: export REQUIRE_REDIS := $(REQUIRE_REDIS)
+test: export REQUIRE_E2E := $(REQUIRE_E2E)
 test: .stamp-test catalogs
 	$(BIN)/ruff check app tests bench
 	$(BIN)/ruff format --check app tests bench
@@ -69,6 +77,10 @@ bench-load: .stamp-test bench-wrk
 
 bench-autopay: .stamp-test
 	$(BIN)/python bench/autopay.py --db $(BENCH_DB)
+
+# Reports read the daily totals; after a bulk load or moving a client to another location:
+rebuild-totals: .stamp-run
+	$(BIN)/python -m app.store.daily_totals rebuild
 
 clean:
 	rm -rf $(VENV) .stamp-run .stamp-test

@@ -58,6 +58,7 @@ async def _with_gateway(settings: Settings, job: str) -> int:
                 clock,
                 settings.company_name,
                 concurrency=settings.autopay_concurrency,
+                policy=autopay.Policy.from_settings(settings),
                 on_progress=lambda p: print(p.line(), file=sys.stderr, flush=True),
             )
             lines, failed = report.lines(), bool(report.failed or report.errors)

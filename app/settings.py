@@ -12,8 +12,21 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.domain.autopay import parse_retry_days
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SECRET = "dev-insecure-secret-change-me"  # noqa: S105 - a known default prod refuses
+# A key of 40 spaces is long but guessable: prod wants some variety as well as length.
+MIN_SECRET_LENGTH = 32
+MIN_DISTINCT_SECRET_CHARS = 16
+
+
+def _strong_secret(key: str) -> bool:
+    return (
+        key != DEFAULT_SECRET
+        and len(key) >= MIN_SECRET_LENGTH
+        and len(set(key)) >= MIN_DISTINCT_SECRET_CHARS
+    )
 
 
 class Settings(BaseSettings):
@@ -55,11 +68,22 @@ class Settings(BaseSettings):
     # Shared state for many instances (sessions, rate limits, sign-in throttling): Redis in
     # production; without it, files under KV_PATH (shared by the processes of one machine).
     redis_url: str = ""
-    pay_requests_per_minute: int = 60  # per client address, on /pay/...
+    pay_requests_per_minute: int = 60  # per link, on /pay/{token}...
+    pay_misses_per_minute: int = 30  # unknown tokens per client address, on /pay/...
     webhook_requests_per_minute: int = 600  # per client address, on /webhooks/...
     kv_path: str = str(ROOT / "data" / "kv")
     autopay_daily_at: time | None = None  # e.g. 06:00 (UTC): run AutoPay in-process every day
     autopay_concurrency: int = 16  # charges in flight at once during an AutoPay run
+    # a soft decline (insufficient funds...) is tried again this many days after the first
+    # failed attempt, while the period is unpaid (app/domain/autopay.py); "" never
+    autopay_retry_days: str = "1,3,5"
+    # AutoPay's pace: calls a second to the processor, shared by every worker and instance (in
+    # Redis with REDIS_URL). Unset: under Stripe's limits (25/s test, 100/s live): 20 for test
+    # keys and the sandbox, 80 for live keys. 0: no pacing.
+    processor_rate_per_second: float | None = Field(default=None, ge=0)
+    # the sandbox refuses (429's meaning) requests past this many a second, as Stripe's test
+    # mode does; 0: no limit
+    sandbox_rate_limit_per_second: float = Field(default=0, ge=0)
     remind_daily_at: time | None = None  # e.g. 15:00 (UTC): text reminders in-process daily
     # remind when a vehicle's paid-through date is this many days away (app/domain/reminders.py)
     remind_days_before: int = Field(default=3, ge=0, le=60)
@@ -71,6 +95,10 @@ class Settings(BaseSettings):
     db_pool_size: int = 20  # connections per process; a request uses at most one
     db_pool_timeout_seconds: float = 3  # an exhausted pool answers 503 after this, never hangs
     log_level: str = "INFO"
+    # "text": key=value lines; "json": one JSON object a line, for a log shipper
+    log_format: Literal["text", "json"] = "text"
+    # prod: /metrics answers only `Authorization: Bearer <this>` (unset: 404); dev: open
+    metrics_token: str = ""
 
     @model_validator(mode="after")
     def _prod_is_real(self) -> Settings:
@@ -90,8 +118,12 @@ class Settings(BaseSettings):
                 problems.append("PAYMENTS_GATEWAY=stripe without its secret and webhook keys")
             if not self.public_base_url.startswith("https://"):
                 problems.append("PUBLIC_BASE_URL is not an https:// address")
-            if self.secret_key == DEFAULT_SECRET or len(self.secret_key) < 32:
-                problems.append("SECRET_KEY is the default or shorter than 32 characters")
+            if not _strong_secret(self.secret_key):
+                problems.append(
+                    "SECRET_KEY is the default, shorter than 32 characters or has fewer than "
+                    f"{MIN_DISTINCT_SECRET_CHARS} different characters (make one with "
+                    "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
+                )
             if problems:
                 raise ValueError("APP_ENV=prod refuses to start with: " + "; ".join(problems))
         return self
@@ -116,10 +148,30 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _retry_days_parse(self) -> Settings:
+        self.retry_days  # noqa: B018 - a bad AUTOPAY_RETRY_DAYS stops start-up, named
+        return self
+
+    @property
+    def retry_days(self) -> tuple[int, ...]:
+        """AUTOPAY_RETRY_DAYS as days after the first failed attempt (domain/autopay.py)."""
+        return parse_retry_days(self.autopay_retry_days)
+
     @property
     def wallets(self) -> bool:
         """Apple Pay and Google Pay are offered (where the browser and Stripe allow them)."""
         return self.payments_gateway == "stripe" and self.stripe_wallets
+
+    @property
+    def processor_rate(self) -> float:
+        """PROCESSOR_RATE_PER_SECOND, or the default under the account's documented limit."""
+        if self.processor_rate_per_second is not None:
+            return self.processor_rate_per_second
+        live = self.payments_gateway == "stripe" and self.stripe_secret_key.startswith(
+            ("sk_live_", "rk_live_")
+        )
+        return 80.0 if live else 20.0
 
     @property
     def processes(self) -> int:

@@ -5,6 +5,7 @@ it (the sandbox processor, its ledger in a temporary file); wall time, charges/s
     .venv/bin/python bench/autopay.py --due 10000 --timeout 900
     .venv/bin/python bench/autopay.py --db sqlite-100k --due 10000
     AUTOPAY_CONCURRENCY=32 .venv/bin/python bench/autopay.py --due 100000
+    .venv/bin/python bench/autopay.py --due 2000 --processor-rate 25   # Stripe's test-mode limit
 
 Each run works on a throwaway copy of the data set (bench/data.py): on PostgreSQL
 `CREATE DATABASE <set>_autopay TEMPLATE <set>` (no server may be connected to the set while it is
@@ -15,6 +16,11 @@ process's peak RSS is its own (`os.wait4`), not this script's. Charges/s counts 
 payments that succeeded in the copy, over the wall time of the whole command (start-up
 included). A run longer than `--timeout` is stopped and reported with what it charged so far.
 The copy is dropped afterwards unless `--keep`.
+
+`--processor-rate N` makes the sandbox processor refuse (429's meaning) requests past N a second,
+as Stripe's test mode does at 25; the run paces itself to PROCESSOR_RATE_PER_SECOND (its default
+for test keys and the sandbox, 20, or `--pace`), and its summary says how many charges the
+processor turned away and were asked again ("retried (processor busy)").
 """
 
 from __future__ import annotations
@@ -109,11 +115,11 @@ async def autopay_payments(c: data.Target) -> dict[str, int]:
 
 
 def run_cli(
-    c: data.Target, src: Path, work: Path, timeout: float
+    c: data.Target, src: Path, work: Path, timeout: float, pacing: dict[str, str]
 ) -> tuple[float, int, int | None, bool]:
     """`python -m app.cli autopay` on the copy: (wall seconds, peak RSS KiB, exit code,
     stopped by the timeout)."""
-    env = server_env(c.url, work / "sandbox-ledger.db", LOG_LEVEL="WARNING")
+    env = server_env(c.url, work / "sandbox-ledger.db", LOG_LEVEL="WARNING") | pacing
     if "AUTOPAY_CONCURRENCY" in os.environ:
         env["AUTOPAY_CONCURRENCY"] = os.environ["AUTOPAY_CONCURRENCY"]
     log_path = work / "autopay.log"
@@ -150,13 +156,29 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--timeout", type=float, default=1800, help="seconds before a run stops")
     parser.add_argument("--source", default="HEAD", help="commit to run ('.': working tree)")
     parser.add_argument("--keep", action="store_true", help="keep the copy (and its log)")
+    parser.add_argument(
+        "--processor-rate",
+        type=float,
+        default=0,
+        help="the sandbox refuses requests past this many a second (0: no limit)",
+    )
+    parser.add_argument(
+        "--pace",
+        type=float,
+        default=None,
+        help="PROCESSOR_RATE_PER_SECOND for the run (default: the app's)",
+    )
     args = parser.parse_args(argv)
+    pacing = {"SANDBOX_RATE_LIMIT_PER_SECOND": str(args.processor_rate)}
+    if args.pace is not None:
+        pacing["PROCESSOR_RATE_PER_SECOND"] = str(args.pace)
     t = data.ensure(args.db, migrate=False)
     src, commit = source.export(args.source, Path(tempfile.mkdtemp(prefix="bench-autopay-src-")))
     commit += f" (schema {source.migrate(t.url, src)})"
     print(f"bench/autopay.py {shlex.join(sys.argv[1:])}")
     print(f"commit {commit}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, "
-          f"data set {t.name}, AUTOPAY_CONCURRENCY={os.environ.get('AUTOPAY_CONCURRENCY', 'default')}")  # fmt: skip
+          f"data set {t.name}, AUTOPAY_CONCURRENCY={os.environ.get('AUTOPAY_CONCURRENCY', 'default')}, "
+          f"processor rate limit {args.processor_rate or 'none'}/s, pace {args.pace or 'default'}/s")  # fmt: skip
     rows = []
     for due in (int(x) for x in args.due.split(",") if x.strip()):
         work = Path(tempfile.mkdtemp(prefix="bench-autopay-"))
@@ -166,7 +188,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"  {due:,} due: copy {c.db_name} ready in {time.monotonic() - started:.0f} s "
               f"({made:,} enrolled vehicles due)", flush=True)  # fmt: skip
         before = loadavg()
-        wall, rss_kib, code, stopped = run_cli(c, src, work, args.timeout)
+        wall, rss_kib, code, stopped = run_cli(c, src, work, args.timeout, pacing)
         after = loadavg()
         paid = asyncio.run(autopay_payments(c))
         rows.append((due, made, wall, paid, rss_kib, code, stopped, before, after))

@@ -46,6 +46,7 @@ import asyncpg  # noqa: E402
 
 from app.domain.money import tax_cents  # noqa: E402
 from app.domain.periods import local_today  # noqa: E402
+from app.store import daily_totals  # noqa: E402
 from app.store.db import make_engine, make_sessionmaker  # noqa: E402
 from app.store.migrate import upgrade  # noqa: E402
 from app.store.seed import CARS, seed  # noqa: E402
@@ -557,6 +558,8 @@ def ensure(
         log("demo seed", started)
         counts = asyncio.run(fill(t, now, started, ledger))
         asyncio.run(finish(t, counts, now, started))
+        asyncio.run(daily_totals.rebuild(t.url))  # the rows above were written in SQL
+        log("daily totals (reports)", started)
         print(f"{t.name}: built in {time.monotonic() - started:.0f} s: {counts}", flush=True)
     if due is not None:
         print(f"{t.name}: {asyncio.run(_due(t, due, now))} AutoPay vehicles due", flush=True)

@@ -16,8 +16,8 @@ Cases (`--only`, comma-separated; default all):
   pay       GET /pay/{token}: the Secure Payment page of 200 links sent just before (to the
             first 200 clients of the sample; the links stay in the set)
   reports   GET /plus/reports?from=..&to=..&location=.., HX-Request, as supervisor@demo.test: the
-            last 30, 90 and 366 days, for every location and for each one (the report's SQL
-            sums every payment, refund and link of the range on each request)
+            last 30, 90 and 366 days (`--report-days 366`: only those), for every location and
+            for each one (the report's SQL sums every payment, refund and link of the range)
   payment   a sandbox link payment (open the page, tokenize the card, submit): an httpx loop of
             `--payments` links, `--payment-concurrency` at a time, timing the submission; the bare
             side answers the same loop. The links are sent to a reserved slice of clients
@@ -92,6 +92,36 @@ def loadavg() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid: int) -> list[str] | None:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return text[text.rindex(")") + 2 :].split()  # the fields after "(comm) "
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """CPU (user + system) used so far by the server process `root` and every process under it
+    (uvicorn's workers), from /proc/<pid>/stat: what the server spent, whatever wrk spent."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (fields := _stat(int(entry.name))) is not None:
+            parents[int(entry.name)] = int(fields[1])
+    tree, grew = {root}, True
+    while grew:
+        more = {pid for pid, parent in parents.items() if parent in tree} - tree
+        tree |= more
+        grew = bool(more)
+    ticks = 0
+    for pid in tree:
+        if (fields := _stat(pid)) is not None:
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / TICK
+
+
 @dataclass
 class Run:
     case: str
@@ -106,6 +136,7 @@ class Run:
     bytes_per: int
     load_before: str
     load_after: str
+    cpu_ms: float = 0.0  # the server's CPU per request (all its processes, from /proc)
 
 
 @dataclass
@@ -159,8 +190,8 @@ async def make_links(url: str, client_ids: Sequence[int], base_url: str) -> list
     return [token for _, token in sent]
 
 
-async def report_paths(url: str) -> list[str]:
-    """The report for the last 30, 90 and 366 days, all locations and each one."""
+async def report_paths(url: str, spans: Sequence[int] = (30, 90, 366)) -> list[str]:
+    """The report for the last 30, 90 and 366 days (`spans`), all locations and each one."""
     engine = make_engine(url)
     async with engine.connect() as conn:
         ids = [i for (i,) in await conn.execute(text("SELECT id FROM location ORDER BY id"))]
@@ -168,7 +199,7 @@ async def report_paths(url: str) -> list[str]:
     today = datetime.now(UTC).date()
     return [
         f"/plus/reports?from={today - timedelta(days=days - 1)}&to={today}&location={where}"
-        for days in (30, 90, 366)
+        for days in spans
         for where in ["", *ids]
     ]
 
@@ -221,13 +252,16 @@ def lua(paths: Sequence[str], headers: dict[str, str]) -> str:
 
 
 def wrk(
-    base: str, script: Path, connections: int, duration: int, threads: int, case: str, side: str
-) -> Run:
+    base: str, script: Path, connections: int, duration: int, threads: int, case: str, side: str,
+    server_pid: int,
+) -> Run:  # fmt: skip
     before = loadavg()
+    cpu_before = tree_cpu_seconds(server_pid)
     # a 30 s timeout: wrk's default (2 s) would drop the slowest answers from the percentiles
     cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "30s",
            "-s", str(script), base]  # fmt: skip
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout  # noqa: S603
+    cpu = tree_cpu_seconds(server_pid) - cpu_before
     after = loadavg()
     line = next((ln for ln in out.splitlines() if ln.startswith("RESULT ")), None)
     if line is None:
@@ -246,6 +280,7 @@ def wrk(
         bytes_per=int(nbytes / requests) if requests else 0,
         load_before=before,
         load_after=after,
+        cpu_ms=cpu * 1000 / requests if requests else 0.0,
     )
 
 
@@ -328,22 +363,27 @@ def median(runs: list[Run], attr: str) -> float:
 
 def report(runs: list[Run], cases: Sequence[str]) -> None:
     print(f"\n{'case':28} {'side':4} {'req/s':>9} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
-          f"{'non2xx':>6} {'err':>4} {'B/resp':>7}  load before -> after")  # fmt: skip
+          f"{'non2xx':>6} {'err':>4} {'B/resp':>7} {'CPU ms':>7}  load before -> after")  # fmt: skip
     for r in runs:
         print(f"{LABELS[r.case]:28} {r.side:4} {r.rps:9.1f} {r.p50:8.1f} {r.p95:8.1f} "
-              f"{r.p99:8.1f} {r.non2xx:6} {r.errors:4} {r.bytes_per:7}  "
+              f"{r.p99:8.1f} {r.non2xx:6} {r.errors:4} {r.bytes_per:7} {r.cpu_ms:7.3f}  "
               f"{r.load_before} -> {r.load_after}")  # fmt: skip
-    print("\n| case | app req/s | bare req/s | app ÷ bare | p50 ms | p95 ms | p99 ms | non-2xx |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(
+        "\n| case | app req/s | bare req/s | app ÷ bare | server CPU ms/req (bare) | p50 ms "
+        "| p95 ms | p99 ms | non-2xx | load (1 min) |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for case in cases:
         app = [r for r in runs if r.case == case and r.side == "app"]
         bare = [r for r in runs if r.case == case and r.side == "bare"]
         if not app or not bare:
             continue
         a, b = median(app, "rps"), median(bare, "rps")
-        print(f"| {LABELS[case]} | {a:,.0f} | {b:,.0f} | {a / b:.3f} | {median(app, 'p50'):.1f} "
-              f"| {median(app, 'p95'):.1f} | {median(app, 'p99'):.1f} "
-              f"| {sum(r.non2xx + r.errors for r in app)} |")  # fmt: skip
+        load = sorted(r.load_after.split()[0] for r in app + bare)
+        print(f"| {LABELS[case]} | {a:,.0f} | {b:,.0f} | {a / b:.3f} "
+              f"| {median(app, 'cpu_ms'):.2f} ({median(bare, 'cpu_ms'):.2f}) "
+              f"| {median(app, 'p50'):.1f} | {median(app, 'p95'):.1f} | {median(app, 'p99'):.1f} "
+              f"| {sum(r.non2xx + r.errors for r in app)} | {load[0]}-{load[-1]} |")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -357,6 +397,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="server processes")
     parser.add_argument("--payments", type=int, default=200, help="links paid per payment round")
     parser.add_argument("--payment-concurrency", type=int, default=8)
+    parser.add_argument("--report-days", default="30,90,366", help="reports: the spans asked")
     parser.add_argument("--source", default="HEAD", help="commit to serve ('.': working tree)")
     parser.add_argument("--redis", default=REDIS_URL, help="REDIS_URL of the server ('' : files)")
     args = parser.parse_args(argv)
@@ -414,7 +455,8 @@ def main(argv: list[str] | None = None) -> None:
             elif name == "reports":
                 boss = sign_in(app.url, "supervisor@demo.test", "demo-supervisor-pass")
                 headers = {"Cookie": boss, "HX-Request": "true"}
-                built.append(Case(name, asyncio.run(report_paths(url)), headers, conns))
+                spans = [int(d) for d in args.report_days.split(",")]
+                built.append(Case(name, asyncio.run(report_paths(url, spans)), headers, conns))
         # every path answers 200 before it is timed; the bare side answers the first one's bytes
         with httpx.Client(base_url=app.url, timeout=60, trust_env=False) as c:
             for case in built:
@@ -443,13 +485,15 @@ def main(argv: list[str] | None = None) -> None:
             app_lua, bare_lua = work / f"{case.name}.lua", work / f"{case.name}-bare.lua"
             app_lua.write_text(lua(case.paths, case.headers))
             bare_lua.write_text(lua([f"/bare/{case.name}"], case.headers))
+            sides = (("app", app.url, app_lua, app.proc.pid),
+                     ("bare", bare_url, bare_lua, proc.pid))  # fmt: skip
             for _ in range(args.rounds):
-                for side, base, script in (("app", app.url, app_lua), ("bare", bare_url, bare_lua)):
+                for side, base, script, pid in sides:
                     run = wrk(base, script, case.connections, args.duration, args.threads,
-                              case.name, side)  # fmt: skip
+                              case.name, side, pid)  # fmt: skip
                     runs.append(run)
                     print(f"  {LABELS[case.name]:28} {side:4} {run.rps:9.1f} req/s  "
-                          f"p99 {run.p99:7.1f} ms  load {run.load_before} -> {run.load_after}",
+                          f"CPU {run.cpu_ms:6.3f} ms/req  p99 {run.p99:7.1f} ms  load {run.load_before} -> {run.load_after}",
                           flush=True)  # fmt: skip
         if "payment" in cases:
             for rnd in range(args.rounds):

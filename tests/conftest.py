@@ -17,6 +17,7 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.adapters.payments.sandbox import SandboxGateway
 from app.clock import FixedClock
 from app.i18n import compile_catalogs
 from app.main import create_app
@@ -24,6 +25,8 @@ from app.settings import Settings
 from app.store.db import make_engine, make_sessionmaker
 from app.store.migrate import upgrade
 from app.store.seed import seed
+from tests.books import Charge, check_books, sandbox_ledger, stripe_ledger
+from tests.fakes.fake_stripe import FakeStripe
 from tests.html import Page, parse
 
 # 10:00 in Austin on 2026-11-25: a fixed "now" every test starts from.
@@ -37,13 +40,59 @@ REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 REQUIRE_REDIS = os.environ.get("REQUIRE_REDIS") == "1"
 TABLES = (
     "auditevent, autopayenrollment, paymentallocation, smsmessage, refund, processedevent, "
-    "payment, paymentlink, "
+    "dispute, payment, paymentlink, "
     "cardonfile, invoice, vehicle, client, staffuser, location, loginattempt"
+)
+
+
+START_POSTGRES = (
+    'start it with: pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" '
+    "main start  (or run .ci/run, which also creates the database)"
+)
+START_REDIS = (
+    "start it with: redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save '' "
+    "--appendonly no  (or run .ci/run)"
 )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     compile_catalogs()  # as `make test` does, for a bare `pytest` too
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """After every test that used a seeded or empty database (and passed), the books must
+    balance there (tests/books.py): the test fails otherwise. The processor's ledger is checked
+    too when the test's `app` runs the sandbox gateway, or the test used the fake Stripe."""
+    result = yield
+    if item.get_closest_marker("books_unchecked") is None:
+        _check_books(getattr(item, "funcargs", {}))
+    return result
+
+
+def _check_books(funcargs: dict[str, Any]) -> None:
+    url = funcargs.get("db_url") or funcargs.get("empty_db_url")
+    if not isinstance(url, str):
+        return
+    found = check_books(url, _processor_ledger(funcargs))
+    if found:
+        pytest.fail(
+            "the books do not balance after this test (tests/books.py):\n  "
+            + "\n  ".join(found)
+            + "\n(a test that breaks them on purpose says so: @pytest.mark.books_unchecked)",
+            pytrace=False,
+        )
+
+
+def _processor_ledger(funcargs: dict[str, Any]) -> list[Charge] | None:
+    app = funcargs.get("app")
+    gateway = getattr(getattr(app, "state", None), "gateway", None)
+    if isinstance(gateway, SandboxGateway):
+        return sandbox_ledger(gateway)
+    fake = funcargs.get("fake")
+    if isinstance(fake, FakeStripe) and isinstance(app, Litestar):
+        return stripe_ledger(fake)
+    return None
 
 
 def _sqlite_url(path: Path) -> str:
@@ -94,8 +143,13 @@ def _pg_available() -> bool:
 def pg_migrated() -> str:
     if not _pg_available():
         if REQUIRE_POSTGRES:
-            pytest.fail(f"REQUIRE_POSTGRES=1 but PostgreSQL is not reachable at {PG_URL}")
-        pytest.skip("PostgreSQL not available (set REQUIRE_POSTGRES=1 to make this a failure)")
+            pytest.fail(
+                f"REQUIRE_POSTGRES=1 (the default of `make test`) but PostgreSQL is not reachable"
+                f" at {PG_URL}: {START_POSTGRES}; or run `make test REQUIRE_POSTGRES=0` to skip"
+                " the PostgreSQL tests",
+                pytrace=False,
+            )
+        pytest.skip(f"PostgreSQL not reachable at {PG_URL} ({START_POSTGRES})")
 
     async def reset() -> None:
         engine = make_engine(PG_URL)
@@ -153,8 +207,13 @@ def redis_url() -> str:
         client.close()
     except redis.RedisError as exc:
         if REQUIRE_REDIS:
-            pytest.fail(f"REQUIRE_REDIS=1 but Redis is not reachable at {REDIS_URL}: {exc}")
-        pytest.skip("Redis not reachable (set REQUIRE_REDIS=1 to make this a failure)")
+            pytest.fail(
+                f"REQUIRE_REDIS=1 (the default of `make test`) but Redis is not reachable at"
+                f" {REDIS_URL}: {exc}; {START_REDIS}; or run `make test REQUIRE_REDIS=0` to skip"
+                " the many-instance tests",
+                pytrace=False,
+            )
+        pytest.skip(f"Redis not reachable at {REDIS_URL} ({START_REDIS})")
     return REDIS_URL
 
 

@@ -199,7 +199,7 @@ async def send_links(
                 vehicle_id=vehicle.id or 0,
                 days=days,
                 raw_phone=account.client.phone_e164,
-                reviewed_total_cents=None,
+                reviewed=None,
                 now=now or datetime.now(UTC),
                 ttl_seconds=ttl_seconds,
                 base_url=base_url,

@@ -84,6 +84,20 @@ class GatewayUnavailable(GatewayError):
     )
 
 
+class ProcessorBusy(GatewayUnavailable):
+    """The processor refused the request as too many (HTTP 429, its rate limit) before doing
+    anything: nothing was charged, and the same request may be sent again after a wait.
+    `retry_after`: seconds the processor asked us to wait (None: it did not say);
+    `should_retry`: False when it said asking again will not help (Stripe-Should-Retry: false)."""
+
+    message = N_("The payment processor is busy right now. Nothing was charged. Please try again.")
+
+    def __init__(self, retry_after: float | None = None, *, should_retry: bool = True) -> None:
+        super().__init__()
+        self.retry_after = retry_after
+        self.should_retry = should_retry
+
+
 class OutcomeUnknown(DomainError):
     """The request may have reached the processor and charged, but its answer was lost
     (timeout, reset, 5xx, a crash). Never "nothing was charged": resolved by asking again."""
@@ -92,3 +106,31 @@ class OutcomeUnknown(DomainError):
         "We're confirming your payment with your bank. Don't pay again: we'll text you the "
         "result, and this page updates by itself."
     )
+
+
+# -- what an SMS provider can answer (every SMS adapter raises these) ------------------------
+# Staff and logs read these (a text's last error), never a client: plain English, no N_.
+
+
+class SmsNotSent(DomainError):
+    """The provider refused the text, or failed before taking it: nothing was sent.
+    `permanent`: no retry can help (the recipient texted STOP, a number that cannot get texts)."""
+
+    message = "The text message could not be sent."
+
+    def __init__(self, message: str | None = None, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+class SmsUnavailable(SmsNotSent):
+    """The provider could not be reached (or could not answer a lookup): nothing happened."""
+
+    message = "The text message provider could not be reached."
+
+
+class SmsOutcomeUnknown(DomainError):
+    """The text may have been taken (and sent) but the answer was lost: a timeout, a dropped
+    connection, a 5xx. Never resent blindly: looked up at the provider first."""
+
+    message = "The text message may have been sent; its answer was lost."

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from app.domain.payment_states import SETTLED
+
 MAX_DAYS = 366  # a year, leap day included; longer ranges are refused
 DEFAULT_DAYS = 30
 EARLIEST = date(2000, 1, 1)  # dates outside these years are typing mistakes, never data
@@ -22,6 +24,43 @@ CHANNELS = {
     "portal": "My Account",
     "autopay": "AutoPay",
 }
+
+# -- what the money tables count ------------------------------------------------------------
+# One ledger row's part of the money figures, in this order (the columns of the daily totals,
+# store/daily_totals.py, and the fields of a report's money row): a settled payment is collected,
+# a failed one declined, both on the day it completed; a succeeded refund is refunded on the day
+# it completed, or lost when a lost dispute gave the money back (its kind); a dispute counts on
+# the day it opened, for the amount it disputes. Staff and channel are the payment's.
+COUNTS = (
+    *("payments", "collected_cents", "refunds", "refunded_cents", "declines", "declined_cents"),
+    *("disputes", "disputed_cents", "lost", "lost_cents"),
+)
+Counts = tuple[int, int, int, int, int, int, int, int, int, int]
+NOTHING: Counts = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+DECLINED = "failed"  # the payment status counted as a decline
+COUNTED_PAYMENTS = (*SETTLED, DECLINED)  # every payment status with a part in the figures
+LOST_DISPUTE = "dispute"  # the Refund kind of the money a lost dispute took back
+
+
+def payment_counts(status: str, amount_cents: int) -> Counts:
+    if status in SETTLED:
+        return (1, amount_cents, 0, 0, 0, 0, 0, 0, 0, 0)
+    if status == DECLINED:
+        return (0, 0, 0, 0, 1, amount_cents, 0, 0, 0, 0)
+    return NOTHING
+
+
+def refund_counts(status: str, kind: str, amount_cents: int) -> Counts:
+    if status != "succeeded":
+        return NOTHING
+    if kind == LOST_DISPUTE:
+        return (0, 0, 0, 0, 0, 0, 0, 0, 1, amount_cents)
+    return (0, 0, 1, amount_cents, 0, 0, 0, 0, 0, 0)
+
+
+def dispute_counts(amount_cents: int) -> Counts:
+    return (0, 0, 0, 0, 0, 0, 1, amount_cents, 0, 0)
+
 
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
@@ -225,10 +264,16 @@ def duration_text(seconds: int | None) -> str:
 
 # -- CSV -----------------------------------------------------------------------------------
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
+_FORMULA_START = ("=", "+", "-", "@")
+# What a spreadsheet skips before it decides a cell is a formula (` =1+1`, `;=1+1`, a line break).
+_SKIPPED_BEFORE_FORMULA = " \t\r\n;"
 
 
 def csv_text(value: str) -> str:
-    """A text cell a spreadsheet shows as text: one starting like a formula ('=', '+', '-',
-    '@', a tab or a line break) gets a leading apostrophe (OWASP's advice for CSV injection)."""
-    return "'" + value if value.startswith(_FORMULA_START) else value
+    """A text cell a spreadsheet shows as text: one whose first character after blanks, tabs,
+    line breaks and `;` is '=', '+', '-' or '@' gets a leading apostrophe (OWASP's advice for
+    CSV injection); so does one that starts with a tab or a line break."""
+    starts_like_formula = value.lstrip(_SKIPPED_BEFORE_FORMULA).startswith(_FORMULA_START)
+    if starts_like_formula or value.startswith(("\t", "\r", "\n")):
+        return "'" + value
+    return value

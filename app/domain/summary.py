@@ -57,24 +57,40 @@ class VehicleRef:
 
 @dataclass(frozen=True)
 class Basis:
-    """What a summary was computed from. Any change makes the summary stale."""
+    """What a summary was computed from: the open invoices it settles, what is owed on each
+    (a partial refund reopens an invoice for what it gave back, so the same invoice can come to
+    owe more), and the vehicle's paid-through date. Any change makes the summary stale."""
 
     invoice_ids: tuple[int, ...]
     paid_through: date
+    # What each of invoice_ids owed, in the same order; None in snapshots written before the
+    # amounts were kept (their invoices are compared by id only).
+    owed_cents: tuple[int, ...] | None = None
+
+    def owed(self) -> dict[int, int] | None:
+        if self.owed_cents is None:
+            return None
+        return dict(zip(self.invoice_ids, self.owed_cents, strict=True))
 
     def to_dict(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "invoice_ids": list(self.invoice_ids),
             "paid_through": self.paid_through.isoformat(),
         }
+        if self.owed_cents is not None:
+            out["owed_cents"] = list(self.owed_cents)
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> Basis:
         ids = data["invoice_ids"]
-        assert isinstance(ids, list)
+        owed = data.get("owed_cents")
+        assert isinstance(ids, list) and (owed is None or isinstance(owed, list))
+        pairs = sorted(zip((int(i) for i in ids), owed or [None] * len(ids), strict=True))
         return cls(
-            invoice_ids=tuple(sorted(int(i) for i in ids)),
+            invoice_ids=tuple(i for i, _ in pairs),
             paid_through=date.fromisoformat(str(data["paid_through"])),
+            owed_cents=None if owed is None else tuple(int(c or 0) for _, c in pairs),
         )
 
 
@@ -182,8 +198,15 @@ def basis_of(
 ) -> Basis:
     """What a summary of `days` computed on `today` stands on: every open invoice (it settles
     them all), or for PAST_DUE_ONLY the past due ones only."""
-    paid = [i for i in open_invoices if days != PAST_DUE_ONLY or is_past_due(i, today)]
-    return Basis(invoice_ids=tuple(sorted(i.id for i in paid)), paid_through=paid_through)
+    paid = sorted(
+        (i for i in open_invoices if days != PAST_DUE_ONLY or is_past_due(i, today)),
+        key=lambda i: i.id,
+    )
+    return Basis(
+        invoice_ids=tuple(i.id for i in paid),
+        paid_through=paid_through,
+        owed_cents=tuple(i.total_cents for i in paid),
+    )
 
 
 def build_past_due_summary(
@@ -275,12 +298,15 @@ def ensure_current(snapshot: Basis, current: Basis) -> None:
 
 
 def still_fits(snapshot: Basis, current: Basis) -> bool:
-    """When a success is applied: every invoice it pays is still open (none paid or voided
-    meanwhile) and the vehicle's period has not moved. An invoice added since does not matter:
-    it simply stays open."""
-    return snapshot.paid_through == current.paid_through and set(snapshot.invoice_ids) <= set(
-        current.invoice_ids
-    )
+    """When a success is applied: every invoice it pays is still open and owes what it owed
+    (none paid, voided or reopened for more meanwhile) and the vehicle's period has not moved.
+    An invoice added since does not matter: it simply stays open."""
+    if snapshot.paid_through != current.paid_through:
+        return False
+    if not set(snapshot.invoice_ids) <= set(current.invoice_ids):
+        return False
+    then, now = snapshot.owed(), current.owed()
+    return then is None or now is None or all(now[i] == owed for i, owed in then.items())
 
 
 @dataclass(frozen=True)
@@ -293,6 +319,9 @@ class ApplicationPlan:
     monitoring_tax_cents: int
     period: Period | None  # None: past due only, the vehicle's paid-through date stays
     total_cents: int
+    # The invoice the receipt names: the period bought (the monitoring invoice this plan adds,
+    # None here), else the oldest invoice the payment settles.
+    receipt_invoice_id: int | None = None
 
     @property
     def new_paid_through(self) -> date | None:
@@ -313,4 +342,9 @@ def plan_application(summary: InvoiceSummary, current: Basis) -> ApplicationPlan
         monitoring_tax_cents=summary.tax_cents,
         period=period,
         total_cents=summary.total_cents,
+        receipt_invoice_id=(
+            None
+            if period is not None or not summary.basis.invoice_ids
+            else min(summary.basis.invoice_ids)
+        ),
     )

@@ -18,29 +18,19 @@ from datetime import datetime, timedelta
 @dataclass(frozen=True)
 class Policy:
     free: int  # failures allowed before any delay
-    first_delay: timedelta  # after `free` failures; doubles with each further failure
-    max_delay: timedelta
     window: timedelta  # failures are counted from the first one for this long, then forgotten
     cap: int  # failures per window; at the cap the key waits until the window ends
+    # after `free` failures; doubles with each further failure, up to `max_delay`: 1, 2, 4, 8,
+    # 15, 15… minutes for both policies below
+    first_delay: timedelta = timedelta(minutes=1)
+    max_delay: timedelta = timedelta(minutes=15)
 
 
 # Per account (staff email or client account number, whether or not it exists): 5 free tries,
 # then 1, 2, 4, 8, 15, 15… minutes, and at most 100 failures a day.
-ACCOUNT = Policy(
-    free=5,
-    first_delay=timedelta(minutes=1),
-    max_delay=timedelta(minutes=15),
-    window=timedelta(days=1),
-    cap=100,
-)
+ACCOUNT = Policy(free=5, window=timedelta(days=1), cap=100)
 # Per client address, across all accounts: 20 failures per 15 minutes, then delays.
-ADDRESS = Policy(
-    free=20,
-    first_delay=timedelta(minutes=1),
-    max_delay=timedelta(minutes=15),
-    window=timedelta(minutes=15),
-    cap=40,
-)
+ADDRESS = Policy(free=20, window=timedelta(minutes=15), cap=40)
 
 
 @dataclass(frozen=True)

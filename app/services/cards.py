@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from app.adapters.payments.port import CardDetails, PaymentGateway, SavedCard
+from app.domain.cards import expired
 from app.domain.errors import DomainError, GatewayError
 from app.i18n import N_
 from app.services import audit
@@ -44,8 +45,8 @@ class CardInUse(DomainError):
 
 
 def is_expired(card: CardOnFile, today: date) -> bool:
-    """A card works through the last day of its expiry month."""
-    return (card.exp_year, card.exp_month) < (today.year, today.month)
+    """The domain's rule (`domain.cards.expired`) applied to a card on file."""
+    return expired(card.exp_year, card.exp_month, today)
 
 
 @dataclass(frozen=True)
@@ -226,18 +227,7 @@ async def save_new(
     )
     session.add(card)
     await session.flush()
-    audit.record(
-        session,
-        at=now,
-        actor_type="client",
-        actor_id=client_id,
-        client_id=client_id,
-        action="card.added",
-        card_id=card.id,
-        brand=card.brand,
-        last4=card.last4,
-        default=card.is_default,
-    )
+    audit.card_added(session, at=now, card=card)
     await session.commit()
     await session.refresh(client)
     return Saved(card=card, new=True)
@@ -267,16 +257,7 @@ async def _refresh_same_card(
             is_default=card.is_default or make_default,
         )
     )
-    audit.record(
-        session,
-        at=now,
-        actor_type="client",
-        actor_id=card.client_id,
-        client_id=card.client_id,
-        action="card.saved_again",
-        card_id=card.id,
-        last4=card.last4,
-    )
+    audit.card_saved_again(session, at=now, card=card)
     await session.commit()
     await session.refresh(card)
     if old_ref != saved.payment_method_ref:
@@ -300,16 +281,7 @@ async def set_default(
     await session.execute(
         update(CardOnFile).where(col(CardOnFile.id) == card_id).values(is_default=True)
     )
-    audit.record(
-        session,
-        at=now,
-        actor_type="client",
-        actor_id=client_id,
-        client_id=client_id,
-        action="card.default_set",
-        card_id=card_id,
-        last4=card.last4,
-    )
+    audit.card_default_set(session, at=now, card=card)
     await session.commit()
     await session.refresh(card)
     return card
@@ -365,17 +337,8 @@ async def remove(
     )
     if was_default:
         await _promote_default(session, client_id, today)
-    audit.record(
-        session,
-        at=now,
-        actor_type="client",
-        actor_id=client_id,
-        client_id=client_id,
-        action="card.removed",
-        card_id=card_id,
-        last4=card.last4,
-        autopay_moved_to=move_autopay_to if enrollments else None,
-    )
+    moved_to = move_autopay_to if enrollments else None
+    audit.card_removed(session, at=now, card=card, autopay_moved_to=moved_to)
     await session.commit()
     await detach(gateway, card.processor_ref)
     return card
@@ -422,15 +385,6 @@ async def discard_unpaid(
     )
     if card.is_default:
         await _promote_default(session, client_id, now.date())
-    audit.record(
-        session,
-        at=now,
-        actor_type="system",
-        actor_id=None,
-        client_id=client_id,
-        action="card.discarded_after_decline",
-        card_id=card_id,
-        last4=card.last4,
-    )
+    audit.card_discarded_after_decline(session, at=now, card=card)
     await session.commit()
     await detach(gateway, card.processor_ref)

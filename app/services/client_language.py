@@ -35,12 +35,10 @@ async def set_language(
     if client is None:
         raise NotFound(N_("That client was not found."))
     if client.language != lang:
-        audit.record(
+        audit.client_language_set(
             session,
             at=now,
-            actor_type=actor_type,
-            actor_id=actor_id,
-            action="client.language_set",
+            by=(actor_type, actor_id),
             client_id=client_id,
             before=client.language,
             after=lang,

@@ -3,23 +3,28 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from app.domain import charges
+from app.domain.charges import ChargeType
 from app.domain.errors import DomainError
 from app.domain.money import parse_amount
 from app.domain.numbers import parse_id
 from app.domain.periods import local_today
-from app.domain.summary import InvoiceSummary
+from app.domain.summary import InvoiceSummary, OpenInvoice, is_past_due
 from app.services import audit
+from app.services.disputes import Badge
 from app.services.summary import NotFound
 from app.store import reads
 from app.store.locks import lock_client
-from app.store.models import Client, Invoice, Payment, PaymentAllocation, StaffUser
+from app.store.models import Client, Invoice, Payment, PaymentAllocation, Refund, StaffUser
 from app.store.repo import add_invoice
 
 MAX_INVOICE_CENTS = 1_000_000  # $10,000.00
@@ -73,6 +78,7 @@ class Ledger:
     balance_cents: int  # the account's balance, after every entry
     past_due_cents: int
     older: str | None  # where the next (older) page starts; None on the last page
+    disputes: Mapping[int, Badge] = field(default_factory=dict)  # payment id → its dispute
 
 
 class BadCursor(DomainError):
@@ -122,11 +128,21 @@ async def ledger(
         balance_cents=page.balance_cents,
         past_due_cents=page.past_due_cents,
         older=cursor(page.older) if page.older else None,
+        disputes={e.id: Badge(e.dispute) for e in page.entries if e.dispute},
     )
 
 
 def _card(brand: str | None, last4: str | None) -> str:
     return f"{brand} ending {last4}" if brand and last4 else "Card"
+
+
+def _past_due(e: reads.LedgerEntry, today: date) -> bool:
+    """An invoice row by the domain's rule (domain.summary.is_past_due), which is about open
+    invoices only: a paid or void one is never past due."""
+    if e.kind != "invoice" or e.status != "open" or e.due_date is None:
+        return False
+    owed = OpenInvoice(e.id, e.reference or "", e.description, e.cents - e.held_cents, e.due_date)
+    return is_past_due(owed, today)
 
 
 def _row(e: reads.LedgerEntry, vehicles: dict[int, str], today: date, tz: str) -> LedgerRow:
@@ -140,7 +156,7 @@ def _row(e: reads.LedgerEntry, vehicles: dict[int, str], today: date, tz: str) -
         description = f"Voided {e.reference}: the period was given back by a refund"
     elif e.kind == "invoice":
         reference, description = e.reference or "", e.description
-        if status == "open" and e.due_date is not None and e.due_date < today:
+        if _past_due(e, today):
             status = "past-due"
     elif e.kind == "refund":
         reference, description = card, f"Refund — {e.description}"
@@ -167,49 +183,110 @@ def _row(e: reads.LedgerEntry, vehicles: dict[int, str], today: date, tz: str) -
     )
 
 
+@dataclass(frozen=True)
+class NewInvoice:
+    """A charge staff add, checked: the catalog's key and English text (domain/charges.py), or
+    staff's own words with no key (shown as typed in any language)."""
+
+    vehicle_id: int | None
+    charge_type: str | None
+    description: str
+    amount_cents: int
+    due_date: date
+
+
 def validate_invoice(
     *,
     vehicle_id: str,
+    charge_type: str,
     description: str,
     amount: str,
     due_date: str,
     vehicle_ids: set[int],
     today: date,
-) -> tuple[int | None, str, int, date]:
-    """Check what staff typed; raise InvoiceInvalid with a message per field."""
-    errors: dict[str, str] = {}
-    vid: int | None = None
-    if vehicle_id:
-        vid = parse_id(vehicle_id)
-        if vid is None or vid not in vehicle_ids:
-            vid = None
-            errors["vehicle_id"] = "Choose one of this client's vehicles, or none."
-    description = " ".join(description.split())
-    if not description:
-        errors["description"] = "Enter a description, like “Device recalibration fee”."
-    elif len(description) > 200:
-        errors["description"] = "Keep the description to 200 characters or fewer."
-    cents = 0
-    try:
-        cents = parse_amount(amount)
-    except DomainError:
-        errors["amount"] = "Enter an amount in dollars and cents, like 45.00."
-    else:
-        if cents <= 0:
-            errors["amount"] = "Enter an amount over $0.00."
-        elif cents > MAX_INVOICE_CENTS:
-            errors["amount"] = "Enter an amount of $10,000.00 or less."
-    due = today
-    try:
-        due = date.fromisoformat(due_date)
-    except ValueError:
-        errors["due_date"] = "Enter the due date as a date, like 2026-12-15."
-    else:
-        if not today - timedelta(days=365) <= due <= today + timedelta(days=365):
-            errors["due_date"] = "Enter a due date within a year of today."
+) -> NewInvoice:
+    """Check what staff picked and typed; raise InvoiceInvalid with a message per field."""
+    vid, vid_error = _invoice_vehicle(vehicle_id, vehicle_ids)
+    charge, charge_error = _invoice_charge(charge_type, description)
+    text, text_error = _invoice_description(description)
+    if charge is not None or charge_error:  # the catalog's words, or said by the picker
+        text, text_error = (charge.text if charge else text), None
+    cents, cents_error = _invoice_amount(amount)
+    due, due_error = _invoice_due_date(due_date, today)
+    errors = {
+        name: message
+        for name, message in (
+            ("vehicle_id", vid_error),
+            ("charge_type", charge_error),
+            ("description", text_error),
+            ("amount", cents_error),
+            ("due_date", due_error),
+        )
+        if message
+    }
     if errors:
         raise InvoiceInvalid(errors)
-    return vid, description, cents, due
+    return NewInvoice(vid, charge.key if charge else None, text, cents, due)
+
+
+def _invoice_charge(key: str, description: str) -> tuple[ChargeType | None, str | None]:
+    """The catalog's charge, or None for Other… (staff's words). A form without the picker
+    (no key) is Other… when it has words."""
+    key = key.strip()
+    if not key and not description.strip():
+        return None, "Choose a charge, or Other… and describe it."
+    try:
+        return charges.chosen(key or charges.OTHER), None
+    except charges.UnknownChargeType as exc:
+        return None, exc.message
+
+
+def _invoice_vehicle(raw: str, vehicle_ids: set[int]) -> tuple[int | None, str | None]:
+    """None for no vehicle (an account-level charge), else one of the client's."""
+    if not raw:
+        return None, None
+    vid = parse_id(raw)
+    if vid is None or vid not in vehicle_ids:
+        return None, "Choose one of this client's vehicles, or none."
+    return vid, None
+
+
+def _invoice_description(raw: str) -> tuple[str, str | None]:
+    text = " ".join(raw.split())
+    if not text:
+        return text, "Enter a description, like “Device recalibration fee”."
+    if len(text) > 200:
+        return text, "Keep the description to 200 characters or fewer."
+    return text, None
+
+
+def _invoice_amount(raw: str) -> tuple[int, str | None]:
+    try:
+        cents = parse_amount(raw)
+    except DomainError:
+        return 0, "Enter an amount in dollars and cents, like 45.00."
+    if cents <= 0:
+        return cents, "Enter an amount over $0.00."
+    if cents > MAX_INVOICE_CENTS:
+        return cents, "Enter an amount of $10,000.00 or less."
+    return cents, None
+
+
+def _invoice_due_date(raw: str, today: date) -> tuple[date, str | None]:
+    try:
+        due = date.fromisoformat(raw)
+    except ValueError:
+        return today, "Enter the due date as a date, like 2026-12-15."
+    if not today - timedelta(days=365) <= due <= today + timedelta(days=365):
+        return due, "Enter a due date within a year of today."
+    return due, None
+
+
+async def add_checked(
+    session: AsyncSession, new: NewInvoice, *, staff: StaffUser, client_id: int, now: datetime
+) -> Invoice:
+    """Add the charge validate_invoice checked (create_invoice, its fields by name)."""
+    return await create_invoice(session, staff=staff, client_id=client_id, now=now, **asdict(new))
 
 
 async def create_invoice(
@@ -222,13 +299,16 @@ async def create_invoice(
     amount_cents: int,
     due_date: date,
     now: datetime,
+    charge_type: str | None = None,
 ) -> Invoice:
+    """Add a charge under the account lock; `charge_type` is the catalog's key, if any."""
     await lock_client(session, client_id)  # the same lock every writer of the account takes
     invoice = await add_invoice(
         session,
         client_id=client_id,
         vehicle_id=vehicle_id,
         kind="charge",
+        charge_type=charge_type,
         description=description,
         amount_cents=amount_cents,
         tax_cents=0,
@@ -237,17 +317,7 @@ async def create_invoice(
         created_at=now,
         created_by_staff_id=staff.id,
     )
-    audit.record(
-        session,
-        at=now,
-        actor_type="staff",
-        actor_id=staff.id,
-        client_id=client_id,
-        action="invoice.added",
-        invoice=invoice.number,
-        amount_cents=amount_cents,
-        due_date=due_date.isoformat(),
-    )
+    audit.invoice_added(session, at=now, staff=staff, invoice=invoice)
     await session.commit()
     return invoice
 
@@ -295,15 +365,64 @@ async def void_invoice(
         )
     invoice.status, invoice.voided_at = "void", now
     session.add(invoice)
-    audit.record(
-        session,
-        at=now,
-        actor_type="staff",
-        actor_id=staff.id,
-        client_id=client_id,
-        action="invoice.voided",
-        invoice=invoice.number,
-        amount_cents=invoice.total_cents,
-    )
+    audit.invoice_voided(session, at=now, staff=staff, invoice=invoice)
     await session.commit()
     return invoice
+
+
+# -- a payment and a refund, as the tab's notices and refund form read them -------------------
+@dataclass(frozen=True)
+class PaymentView:
+    id: int
+    amount_cents: int
+    refunded_cents: int
+    status: str
+    processor_ref: str | None
+    card_brand: str | None
+    card_last4: str | None
+    created_at: datetime
+    completed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class RefundView:
+    id: int
+    amount_cents: int
+    status: str  # pending | succeeded | failed
+    failure_message: str | None
+    payment: PaymentView  # the payment it gives back money from
+
+
+_PAYMENT_COLS = tuple(getattr(Payment, f) for f in PaymentView.__dataclass_fields__)
+_REFUND_COLS = tuple(getattr(Refund, f) for f in RefundView.__dataclass_fields__ if f != "payment")
+
+
+def _payment_view(row: Any) -> PaymentView:
+    return PaymentView(*(row[i] for i in range(len(_PAYMENT_COLS))))
+
+
+async def payment(session: AsyncSession, client_id: int, payment_id: int) -> PaymentView | None:
+    """One of this client's payments, as it is now (None for anyone else's)."""
+    row = (
+        await session.execute(
+            select(*_PAYMENT_COLS).where(
+                col(Payment.id) == payment_id, col(Payment.client_id) == client_id
+            )
+        )
+    ).first()
+    return _payment_view(row) if row is not None else None
+
+
+async def refund(session: AsyncSession, client_id: int, refund_id: int) -> RefundView | None:
+    """One of this client's refunds with its payment, as they are now (None for anyone else's)."""
+    row = (
+        await session.execute(
+            select(*_PAYMENT_COLS, *_REFUND_COLS)
+            .join(Refund, col(Refund.payment_id) == col(Payment.id))
+            .where(col(Refund.id) == refund_id, col(Refund.client_id) == client_id)
+        )
+    ).first()
+    if row is None:
+        return None
+    rid, cents, status, failure = row[len(_PAYMENT_COLS) :]
+    return RefundView(rid, cents, status, failure, payment=_payment_view(row))

@@ -17,8 +17,20 @@ from app.domain.errors import DomainError, InvalidPaymentMethod
 from app.domain.summary import InvoiceSummary
 from app.services import audit, cards, payments
 from app.services.summary import NotFound
-from app.store import reads
-from app.store.models import Client, Location, PaymentLink
+from app.store import hot_reads, reads
+from app.store.models import Client, Invoice, Location, Payment, PaymentLink
+
+__all__ = [
+    "LinkNotFound",
+    "LinkState",
+    "Payment",
+    "claimed",
+    "find",
+    "mark_opened",
+    "pay",
+    "payment",
+    "receipt",
+]
 
 log = logging.getLogger("monitorpay.pay")
 
@@ -38,9 +50,7 @@ class LinkState:
     language: str = "en"  # the client's: the page speaks it unless the reader chose another
 
 
-async def find(session: AsyncSession, token: str, now: datetime) -> LinkState:
-    if not links.well_formed(token):
-        raise LinkNotFound()
+async def _link_row(session: AsyncSession, token_hash: str) -> hot_reads.LinkRow | None:
     row = (
         await session.execute(
             select(
@@ -51,10 +61,24 @@ async def find(session: AsyncSession, token: str, now: datetime) -> LinkState:
                 col(Client.language),
             )
             .join(Client, col(Client.id) == col(PaymentLink.client_id))
-            .where(col(PaymentLink.token_hash) == links.hash_token(token))
+            .where(col(PaymentLink.token_hash) == token_hash)
             .execution_options(populate_existing=True)  # payments change it in other sessions
         )
     ).one_or_none()
+    if row is None:
+        return None
+    link, first_name, last_name, location_id, language = row
+    return link, first_name, last_name, location_id, language
+
+
+async def find(session: AsyncSession, token: str, now: datetime, *, hot: bool = False) -> LinkState:
+    """The link a token opens, else LinkNotFound. `hot`: read on the session's plain connection
+    (store/hot_reads.py: the pay page's GETs, which only read it); the same state, its link
+    not attached to the session. The POST and the payment core read through the ORM."""
+    if not links.well_formed(token):
+        raise LinkNotFound()
+    hashed = links.hash_token(token)
+    row = await (hot_reads.link_by_token(session, hashed) if hot else _link_row(session, hashed))
     if row is None:
         raise LinkNotFound()
     link, first_name, last_name, location_id, language = row
@@ -85,15 +109,7 @@ async def mark_opened(session: AsyncSession, state: LinkState, now: datetime) ->
         )
     )
     if result.rowcount == 1:  # type: ignore[attr-defined]
-        audit.record(
-            session,
-            at=now,
-            actor_type="payer",
-            actor_id=None,
-            client_id=state.link.client_id,
-            action="link.opened",
-            link_id=state.link.id,
-        )
+        audit.link_opened(session, at=now, link=state.link)
     await session.commit()
 
 
@@ -139,3 +155,23 @@ async def pay(
         outcome.status,
     )
     return outcome
+
+
+async def payment(session: AsyncSession, payment_id: int | None) -> Payment | None:
+    """A payment the link's pages speak of (its claim, this browser's last attempt)."""
+    return await session.get(Payment, payment_id) if payment_id else None
+
+
+async def claimed(maker: async_sessionmaker[AsyncSession], link_id: int | None) -> bool:
+    """Whether a payment holds the link (or the link is gone), read on a session of its own."""
+    async with maker() as s:
+        link = await s.get(PaymentLink, link_id)
+        return link is None or link.claim_payment_id is not None
+
+
+async def receipt(session: AsyncSession, state: LinkState) -> tuple[Payment, Invoice | None]:
+    """The payment that paid the link, and the invoice it paid for."""
+    paid = await session.get(Payment, state.link.payment_id)
+    assert paid is not None
+    invoice = await session.get(Invoice, paid.invoice_id) if paid.invoice_id else None
+    return paid, invoice

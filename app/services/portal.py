@@ -7,6 +7,8 @@ fresh summary instead of charging something the client did not see.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -20,25 +22,22 @@ from app.clock import Clock
 from app.domain import links
 from app.domain.errors import CardDeclined, GatewayError, StaleSummary
 from app.domain.periods import local_today
-from app.domain.summary import InvoiceSummary
+from app.domain.review import ensure_reviewed
+from app.domain.summary import (
+    InvoiceSummary,
+    NothingPastDue,
+    OpenInvoice,
+    is_past_due,
+    past_due_total,
+)
 from app.i18n import N_
 from app.services import autopay, cards, payments, summary
-from app.services.summary import Account, PaymentsNotAccepted
+from app.services.summary import Account, NotFound, PaymentsNotAccepted
 from app.store import reads
-from app.store.models import Invoice, PaymentLink, Vehicle
+from app.store.models import Invoice, Location, Payment, PaymentLink, Vehicle
 
 log = logging.getLogger("monitorpay.portal")
 INVOICE_LIMIT = 50
-
-
-class StaleQuote(StaleSummary):
-    """The account changed after the client reviewed the summary (the page then shows the fresh
-    one)."""
-
-    message = N_(
-        "Your account changed since this Payment Summary was shown, so nothing was charged. "
-        "Check the updated Payment Summary below, then pay again."
-    )
 
 
 @dataclass(frozen=True)
@@ -48,6 +47,17 @@ class Overview:
     past_due_cents: int
     invoices: list[Invoice]
     autopay: list[autopay.VehicleAutopay]
+
+    def past_due(self, invoice: Invoice) -> bool:
+        """domain.summary.is_past_due for an invoice of the list (a paid or void one never is),
+        so the page need not restate the rule."""
+        if invoice.status != "open":
+            return False
+        owed = OpenInvoice(
+            invoice.id or 0, invoice.number, invoice.description, invoice.total_cents,
+            invoice.due_date,
+        )  # fmt: skip
+        return is_past_due(owed, self.today)
 
     @property
     def enrolled_count(self) -> int:
@@ -64,7 +74,30 @@ class Overview:
 
 
 async def today_for(session: AsyncSession, location_id: int, now: datetime) -> date:
-    return local_today(now, (await reads.location(session, location_id)).timezone)
+    return (await place(session, location_id, now))[1]
+
+
+async def place(session: AsyncSession, location_id: int, now: datetime) -> tuple[Location, date]:
+    """A client's service location and the date there."""
+    location = await reads.location(session, location_id)
+    return location, local_today(now, location.timezone)
+
+
+async def own_payment(session: AsyncSession, client_id: int, payment_id: int | None) -> Payment:
+    """One of the client's payments; another client's, or none, is NotFound."""
+    payment = await session.get(Payment, payment_id) if payment_id else None
+    if payment is None or payment.client_id != client_id:
+        raise NotFound(N_("That payment was not found."))
+    return payment
+
+
+def payment_days(payment: Payment) -> int:
+    """The days a payment was for, from the summary it paid (30 when it does not say)."""
+    try:
+        days = json.loads(payment.summary_json).get("days")
+        return 30 if days is None else int(days)
+    except (ValueError, AttributeError, TypeError):
+        return 30
 
 
 async def overview(session: AsyncSession, client_id: int, now: datetime) -> Overview:
@@ -86,7 +119,7 @@ async def overview(session: AsyncSession, client_id: int, now: datetime) -> Over
     return Overview(
         account=account,
         today=today,
-        past_due_cents=sum(i.total_cents for i in open_invoices if i.due_date < today),
+        past_due_cents=past_due_total(open_invoices, today),
         invoices=invoices,
         autopay=await autopay.for_client(session, client_id, today),
     )
@@ -176,7 +209,7 @@ async def pay(
     req: PayRequest,
     company: str = "",
 ) -> payments.PaymentOutcome:
-    """Pay the current summary with the chosen card. Raises PaymentsNotAccepted, StaleQuote,
+    """Pay the current summary with the chosen card. Raises PaymentsNotAccepted, StaleSummary,
     NotFound, CardExpired, PaymentInProgress, CardDeclined or GatewayError; on those nothing
     was charged."""
     now = clock.now()
@@ -192,8 +225,7 @@ async def pay(
         snap = await summary.compute(
             s, client_id=req.client_id, vehicle_id=req.vehicle_id, days=req.days, now=now
         )
-        if snap.fingerprint != req.reviewed:
-            raise StaleQuote()
+        ensure_reviewed(snap, req.reviewed)
         today = local_today(now, account.location.timezone)
         if req.card_id is None and req.new_payment_method:
             await cards.refuse_saved_reference(s, req.new_payment_method, client_id=req.client_id)
@@ -245,3 +277,92 @@ async def pay(
                     s, gateway, client_id=req.client_id, card_id=saved_id, now=clock.now()
                 )
         raise
+
+
+# --- the Make a Payment tab -------------------------------------------------------------------
+
+
+def own_vehicle(account: Account, vehicle_id: int | None) -> Vehicle | None:
+    """The client's vehicle by id (None: the first one, or none at all); another's: NotFound."""
+    if vehicle_id is None:
+        return account.vehicles[0] if account.vehicles else None
+    for v in account.vehicles:
+        if v.id == vehicle_id:
+            return v
+    raise NotFound(N_("That vehicle was not found."))
+
+
+async def summary_for(
+    session: AsyncSession, client_id: int, vehicle: Vehicle, days: int | None, now: datetime
+) -> InvoiceSummary:
+    """The summary for the choice (None: the vehicle's usual days), or for the usual days when
+    the past due balance only was asked for and nothing is past due (any more)."""
+
+    async def compute(days: int) -> InvoiceSummary:
+        return await summary.compute(
+            session, client_id=client_id, vehicle_id=vehicle.id or 0, days=days, now=now
+        )
+
+    try:
+        return await compute(vehicle.billing_cycle_days if days is None else days)
+    except NothingPastDue:
+        return await compute(vehicle.billing_cycle_days)
+
+
+def covers(snap: InvoiceSummary, vehicle: Vehicle, tz: str, today: date) -> Cover | None:
+    """What paying the summary covers, next to the vehicle's next appointment."""
+    if snap.period is None:
+        return None
+    return cover(snap.period.end, vehicle.next_appointment, tz, today)
+
+
+@dataclass(frozen=True)
+class SummaryView:
+    """A vehicle's Payment Summary for a choice of days, as the tab shows it."""
+
+    account: Account
+    today: date
+    vehicle: Vehicle | None
+    summary: InvoiceSummary | None
+    cover: Cover | None
+
+    @property
+    def days(self) -> int:
+        return self.summary.days if self.summary else 30
+
+
+async def summary_view(
+    session: AsyncSession, client_id: int, vehicle_id: int | None, days: int | None, now: datetime
+) -> SummaryView:
+    account = await summary.load_account(session, client_id)
+    today = local_today(now, account.location.timezone)
+    vehicle = own_vehicle(account, vehicle_id)
+    if vehicle is None:
+        return SummaryView(account, today, None, None, None)
+    snap = await summary_for(session, client_id, vehicle, days, now)
+    return SummaryView(
+        account, today, vehicle, snap, covers(snap, vehicle, account.location.timezone, today)
+    )
+
+
+@dataclass(frozen=True)
+class MakePaymentView(SummaryView):
+    """Make a Payment: the summary, the cards to pay with, and whether AutoPay is on."""
+
+    cards: list[cards.CardView] = dataclasses.field(default_factory=list)
+    enrolled: bool = False  # AutoPay is on for the vehicle
+
+
+async def make_payment(
+    session: AsyncSession, client_id: int, vehicle_id: int | None, days: int | None, now: datetime
+) -> MakePaymentView:
+    """The Make a Payment tab for a vehicle (the first one if none) and a choice of days (None:
+    the vehicle's usual). Another client's vehicle is NotFound."""
+    view = await summary_view(session, client_id, vehicle_id, days, now)
+    plans = await autopay.for_client(session, client_id, view.today)
+    vehicle_id = view.vehicle.id if view.vehicle else None
+    return MakePaymentView(
+        **vars(view),
+        cards=await cards.list_cards(session, client_id, view.today),
+        enrolled=any(p.enrolled and p.vehicle.id == vehicle_id for p in plans),
+    )

@@ -6,6 +6,7 @@ start-up): nothing stays unresolved.
   abandoned 3-D Secure challenge is cancelled and its payment marked failed (abandoned).
 - Every refund whose answer was lost is asked again with the same idempotency key.
 - An account claim left by a payment that is already final is released.
+- The sandbox processor's queued events (its disputes) are delivered (services/sandbox_events).
 
 One instance at a time (a PostgreSQL advisory lock); every step is a conditional, idempotent
 change anyway, so an overlap would do no harm.
@@ -25,8 +26,9 @@ from sqlmodel import col
 
 from app.adapters.payments.port import PaymentGateway
 from app.clock import Clock
-from app.domain import outcomes
-from app.services import payments, refunds
+from app.domain.payment_states import FINAL, UNRESOLVED
+from app.services import payments, runs, sandbox_events
+from app.services.payments import refunds
 from app.store.advisory import single_runner
 from app.store.models import Client, Payment, PaymentLink
 
@@ -40,6 +42,7 @@ class Report:
     payments: Counter[str] = field(default_factory=Counter)
     refunds: Counter[str] = field(default_factory=Counter)
     claims_released: int = 0
+    events: Counter[str] = field(default_factory=Counter)  # the sandbox's, by what they did
     skipped: bool = False  # another instance was reconciling
 
     def lines(self) -> list[str]:
@@ -47,6 +50,7 @@ class Report:
             return ["reconcile: another instance is reconciling right now; nothing done"]
         out = [f"payments {what}: {n}" for what, n in sorted(self.payments.items())]
         out += [f"refunds {what}: {n}" for what, n in sorted(self.refunds.items())]
+        out += [f"sandbox events {what}: {n}" for what, n in sorted(self.events.items())]
         out.append(f"stale account claims released: {self.claims_released}")
         return out
 
@@ -81,7 +85,7 @@ async def _run(
                 await s.execute(
                     select(col(Payment.id))
                     .where(
-                        col(Payment.status).in_(outcomes.UNRESOLVED),
+                        col(Payment.status).in_(UNRESOLVED),
                         col(Payment.created_at) < cutoff,
                     )
                     .order_by(col(Payment.id))
@@ -98,12 +102,13 @@ async def _run(
     for rid in await refunds.unfinished(sessionmaker):
         report.refunds[await refunds.execute(sessionmaker, gateway, clock, rid, company)] += 1
     report.claims_released = await _release_stale_claims(sessionmaker)
+    report.events.update(await sandbox_events.deliver(sessionmaker, gateway, clock, company))
     return report
 
 
 async def _release_stale_claims(sessionmaker: async_sessionmaker[AsyncSession]) -> int:
     async with sessionmaker() as s:
-        final = select(col(Payment.id)).where(col(Payment.status).in_(outcomes.FINAL))
+        final = select(col(Payment.id)).where(col(Payment.status).in_(FINAL))
         done = await s.execute(
             update(Client)
             .where(col(Client.payment_in_flight).in_(final))
@@ -131,10 +136,12 @@ async def run_every(
     while True:
         try:
             report = await run(sessionmaker, gateway, clock, company, grace)
+            runs.reconcile_done(report, clock.now())  # /metrics
             if any(report.payments.values()) or any(report.refunds.values()):
                 log.info("event=reconcile_round %s", " ".join(report.lines()).replace(": ", "="))
         except Exception:
             log.exception("event=reconcile_failed")
+            runs.reconcile_failed()
         await asyncio.sleep(seconds)
 
 

@@ -15,10 +15,10 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 from typing import Any
 
-from sqlalchemy import and_, false, func, or_, select, update
+from sqlalchemy import and_, false, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -331,6 +331,12 @@ class ReplyContext:
     ttl_seconds: int
     box: SecretBox
 
+    @property
+    def texting(self) -> send_link.Texting:
+        return send_link.Texting(
+            ttl_seconds=self.ttl_seconds, base_url=self.base_url, company=self.company, box=self.box
+        )
+
     @classmethod
     def from_settings(cls, settings: Any, box: SecretBox) -> ReplyContext:
         return cls(
@@ -356,31 +362,14 @@ async def _answer(
     """Queue a polite answer (no link), unless the number already had its day's texts and the
     one answer past them: a number texting PAY over and over gets at most
     TEXTS_PER_NUMBER_PER_DAY + 1 texts a day from us, whoever it is."""
-    texts_today = (
-        await session.execute(
-            select(func.count())
-            .select_from(SmsMessage)
-            .where(
-                col(SmsMessage.to_e164) == to_e164,
-                col(SmsMessage.created_at) > now - timedelta(days=1),
-            )
-        )
-    ).scalar_one()
-    if texts_today > send_link.TEXTS_PER_NUMBER_PER_DAY:
+    if await send_link.texts_today(session, to_e164, now) > send_link.TEXTS_PER_NUMBER_PER_DAY:
         log.info("to=%s why=%s event=pay_reply_silent", phone.mask(to_e164), why)
         return False
     body = texts.render_text("reply", to, company=ctx.company, why=why, **context)
     sms.queue(session, to_e164=to_e164, body=body, kind="reply", now=now, client_id=client_id)
     if client_id is not None:
-        audit.record(
-            session,
-            at=now,
-            actor_type="payer",
-            actor_id=None,
-            client_id=client_id,
-            action="link.text_request_refused",
-            reason=why,
-            phone=phone.mask(to_e164),
+        audit.link_text_request_refused(
+            session, at=now, client_id=client_id, reason=why, phone=phone.mask(to_e164)
         )
     await session.commit()
     return True
@@ -464,21 +453,10 @@ async def answer_pay(
         return "paid" if sent else "silent"
     why = "limit"
     try:
-        link = await send_link._send(  # noqa: SLF001 - the one way a link is made and texted
-            session,
-            staff=None,
-            client_id=target.client_id,
-            vehicle_id=target.vehicle_id,
-            days=vehicle.billing_cycle_days,
-            raw_phone=e164,
-            reviewed_total_cents=None,
-            now=now,
-            ttl_seconds=ctx.ttl_seconds,
-            base_url=ctx.base_url,
-            company=ctx.company,
-            box=ctx.box,
-            origin="reply",
-        )
+        asked = send_link.Asked(
+            target.client_id, target.vehicle_id, vehicle.billing_cycle_days, e164
+        )  # no staff, no expired link: a PAY reply
+        link = await send_link.make(session, asked, ctx.texting, now)
     except PaymentsNotAccepted:
         why = "not_accepted"
     except (send_link.TooManyLinks, send_link.TooManyTexts):

@@ -1,7 +1,9 @@
-"""Reports for supervisors and admins: money collected (with refunds and declines beside it) by
+"""Reports for supervisors and admins: money collected (with refunds, declines and disputes —
+opened, and lost — beside it, a lost dispute apart from refunds) by
 day, location, staff member and channel; payment links sent → opened → paid; past-due balances
 by location. The dates are each location's local dates; the database does the sums
-(store/report_queries.py); the rules are domain/reports.py."""
+(store/report_queries.py; the money from the daily totals, store/daily_totals.py); the rules are
+domain/reports.py."""
 
 from __future__ import annotations
 
@@ -144,7 +146,7 @@ async def build(
             span, location, q.Money(empty, [], [], [], []), [], nothing, [],
             q.PastDueRow(None, "All locations", 0, 0, 0),
         )  # fmt: skip
-    money = await q.money(session, zones)
+    money = await q.money(session, [z.location_id for z in zones], span)
     by_channel = {row.key: row for row in money.by_channel}
     channels = [
         q.MoneyRow(key, name, *_counts(by_channel.pop(key, None)))
@@ -189,9 +191,9 @@ async def build(
     )
 
 
-def _counts(row: q.MoneyRow | None) -> tuple[int, int, int, int, int, int]:
+def _counts(row: q.MoneyRow | None) -> tuple[int, ...]:
     if row is None:
-        return 0, 0, 0, 0, 0, 0
+        return (0,) * 10
     return (
         row.payments,
         row.collected_cents,
@@ -199,6 +201,10 @@ def _counts(row: q.MoneyRow | None) -> tuple[int, int, int, int, int, int]:
         row.refunded_cents,
         row.declines,
         row.declined_cents,
+        row.disputes,
+        row.disputed_cents,
+        row.lost,
+        row.lost_cents,
     )
 
 
@@ -222,21 +228,34 @@ CSV_HEADER = (
     "past_due_invoices",
     "past_due_clients",
     "past_due",
+    "disputes",
+    "disputed",
+    "disputes_lost",
+    "lost_to_disputes",
 )
 
 
 def _money_line(section: str, item: str, row: q.MoneyRow) -> list[str]:
-    return [
-        section,
-        rules.csv_text(item),
-        str(row.payments),
-        cents_to_plain(row.collected_cents),
-        str(row.refunds),
-        cents_to_plain(row.refunded_cents),
-        cents_to_plain(row.net_cents),
-        str(row.declines),
-        cents_to_plain(row.declined_cents),
-    ] + [""] * 8
+    return (
+        [
+            section,
+            rules.csv_text(item),
+            str(row.payments),
+            cents_to_plain(row.collected_cents),
+            str(row.refunds),
+            cents_to_plain(row.refunded_cents),
+            cents_to_plain(row.net_cents),
+            str(row.declines),
+            cents_to_plain(row.declined_cents),
+        ]
+        + [""] * 8
+        + [
+            str(row.disputes),
+            cents_to_plain(row.disputed_cents),
+            str(row.lost),
+            cents_to_plain(row.lost_cents),
+        ]
+    )
 
 
 def csv_rows(report: Report) -> list[list[str]]:
@@ -263,7 +282,7 @@ def csv_rows(report: Report) -> list[list[str]]:
                 "" if tenths is None else f"{tenths // 10}.{tenths % 10}",
                 "" if funnel.median_seconds is None else str(funnel.median_seconds),
             ]
-            + [""] * 3
+            + [""] * 7
         )
     for section, due in [("past_due", r) for r in report.past_due] + [
         ("past_due_total", report.past_due_total)
@@ -272,6 +291,7 @@ def csv_rows(report: Report) -> list[list[str]]:
             [section, rules.csv_text(due.label)]
             + [""] * 12
             + [str(due.invoices), str(due.clients), cents_to_plain(due.owed_cents)]
+            + [""] * 4
         )
     return rows
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, TypedDict, Unpack
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,6 +14,7 @@ from sqlmodel import col
 
 from app.domain import links, phone
 from app.domain.errors import DomainError
+from app.domain.review import ensure_reviewed
 from app.domain.summary import InvoiceSummary
 from app.services import audit, sms, texts
 from app.services.sealed import SecretBox
@@ -42,11 +44,37 @@ class TooManyTexts(DomainError):
     message = "This number has received 10 texts today. Try again tomorrow or use another number."
 
 
-class SummaryChanged(DomainError):
-    message = (
-        "The amount changed since you reviewed it (the account was updated). Review the new "
-        "Total Due Amount, then send."
-    )
+class Texting(TypedDict):
+    """How a link is texted, from the app's settings: how long it lives (`ttl_seconds`), the
+    origin its URL points at, the company the text names, the box its token waits sealed in.
+    `send` and `renew` take these by keyword (`**texting`)."""
+
+    ttl_seconds: int
+    base_url: str
+    company: str
+    box: SecretBox
+
+
+@dataclass(frozen=True)
+class Asked:
+    """The link asked for. Without `staff`, the payer asked for it: from an expired link
+    (`renewed_from`), else by replying PAY to a reminder: then no one reviewed a summary
+    (`reviewed`, the fingerprint staff saw, is None) and the link is for today's."""
+
+    client_id: int
+    vehicle_id: int
+    days: int
+    raw_phone: str
+    staff: StaffUser | None = None
+    reviewed: str | None = None
+    renewed_from: int | None = None
+
+    @property
+    def origin(self) -> str:
+        """Who asked: staff | renewal (the payer's "Text me a new link") | reply (PAY)."""
+        if self.staff is not None:
+            return "staff"
+        return "renewal" if self.renewed_from is not None else "reply"
 
 
 @dataclass(frozen=True)
@@ -64,27 +92,14 @@ async def send(
     vehicle_id: int,
     days: int,
     raw_phone: str,
-    reviewed_total_cents: int | None,
+    reviewed: str | None,
     now: datetime,
-    ttl_seconds: int,
-    base_url: str,
-    company: str,
-    box: SecretBox,
+    **texting: Unpack[Texting],
 ) -> SentLink:
-    sent = await _send(
-        session,
-        staff=staff,
-        client_id=client_id,
-        vehicle_id=vehicle_id,
-        days=days,
-        raw_phone=raw_phone,
-        reviewed_total_cents=reviewed_total_cents,
-        now=now,
-        ttl_seconds=ttl_seconds,
-        base_url=base_url,
-        company=company,
-        box=box,
-    )
+    """Send a link for the summary staff reviewed (`reviewed`: its fingerprint, from the form).
+    StaleSummary when the summary computed now is not that one: nothing is stored or queued."""
+    asked = Asked(client_id, vehicle_id, days, raw_phone, staff=staff, reviewed=reviewed)
+    sent = await make(session, asked, texting, now)
     await session.commit()
     log.info(
         "link_id=%s client_id=%s to=%s event=link_sent",
@@ -95,63 +110,30 @@ async def send(
     return sent
 
 
-async def _send(
-    session: AsyncSession,
-    *,
-    staff: StaffUser | None,
-    client_id: int,
-    vehicle_id: int,
-    days: int,
-    raw_phone: str,
-    reviewed_total_cents: int | None,
-    now: datetime,
-    ttl_seconds: int,
-    base_url: str,
-    company: str,
-    box: SecretBox,
-    renewed_from: int | None = None,
-    origin: str | None = None,
-) -> SentLink:
-    """Checks, supersedes, stores and queues, in the caller's transaction (not committed).
-    Without `staff`, the payer asked for it: from an expired link (`renewed_from`), or by
-    replying PAY to a reminder (`origin="reply"`)."""
-    origin = origin or ("staff" if staff is not None else "renewal")
+async def make(session: AsyncSession, asked: Asked, texting: Texting, now: datetime) -> SentLink:
+    """Checks, supersedes, stores and queues, in the caller's transaction (not committed): the
+    one way a link is made and texted (staff's send, the payer's renewal, a PAY reply)."""
+    client_id, vehicle_id, days, staff = asked.client_id, asked.vehicle_id, asked.days, asked.staff
     account = await load_account(session, client_id)
     if not account.location.accepts_payments:
         raise PaymentsNotAccepted()
-    e164 = phone.normalize(raw_phone)
+    e164 = phone.normalize(asked.raw_phone)
     summary = await compute(session, client_id=client_id, vehicle_id=vehicle_id, days=days, now=now)
-    if reviewed_total_cents is not None and reviewed_total_cents != summary.total_cents:
-        raise SummaryChanged()
+    if asked.reviewed is not None:
+        ensure_reviewed(summary, asked.reviewed)
     if await sms.number_opted_out(session, e164):
         raise OptedOut()
-    recent_links = (
-        await session.execute(
-            select(func.count())
-            .select_from(PaymentLink)
-            .where(
-                col(PaymentLink.client_id) == client_id,
-                col(PaymentLink.created_at) > now - timedelta(hours=1),
-            )
-        )
-    ).scalar_one()
-    if recent_links >= LINKS_PER_CLIENT_PER_HOUR:
+    hour_ago = now - timedelta(hours=1)
+    sent = await _made_since(
+        session, PaymentLink.created_at, hour_ago, PaymentLink.client_id, client_id
+    )
+    if sent >= LINKS_PER_CLIENT_PER_HOUR:
         raise TooManyLinks()
-    texts_today = (
-        await session.execute(
-            select(func.count())
-            .select_from(SmsMessage)
-            .where(
-                col(SmsMessage.to_e164) == e164,
-                col(SmsMessage.created_at) > now - timedelta(days=1),
-            )
-        )
-    ).scalar_one()
-    if texts_today >= TEXTS_PER_NUMBER_PER_DAY:
+    if await texts_today(session, e164, now) >= TEXTS_PER_NUMBER_PER_DAY:
         raise TooManyTexts()
 
     token, token_hash = links.new_token()
-    expiry = links.expires_at(now, ttl_seconds)
+    expiry = links.expires_at(now, texting["ttl_seconds"])
     # A new link supersedes the client's older live ones.
     await session.execute(
         update(PaymentLink)
@@ -172,7 +154,7 @@ async def _send(
         phone_e164=e164,
         status="queued",
         sent_by_staff_id=staff.id if staff is not None else None,
-        origin=origin,
+        origin=asked.origin,
         created_at=now,
         sent_at=now,
         expires_at=expiry,
@@ -185,10 +167,10 @@ async def _send(
         body=texts.render_text(
             "link_past_due" if summary.past_due_only else "link",
             await texts.recipient(session, client_id),
-            company=company,
+            company=texting["company"],
             amount=summary.total_cents,
             vehicle=summary.vehicle_label,
-            url=f"{base_url}/pay/{token}",
+            url=f"{texting['base_url']}/pay/{token}",
             expires=expiry,
         ),
         kind="link",
@@ -196,30 +178,44 @@ async def _send(
         client_id=client_id,
         link_id=link.id,
         secret=token,
-        box=box,
+        box=texting["box"],
     )
-    audit.record(
-        session,
-        at=now,
-        actor_type="staff" if staff is not None else "payer",
-        actor_id=staff.id if staff is not None else None,
-        client_id=client_id,
-        action=(
-            "link.requested_by_text"
-            if origin == "reply"
-            else "link.sent"
-            if renewed_from is None
-            else "link.renewed"
-        ),
-        link_id=link.id,
-        to=e164,
-        to_client_phone=e164 == account.client.phone_e164,
-        total_cents=summary.total_cents,
-        days=days,
-        vehicle_id=vehicle_id,
-        **({} if renewed_from is None else {"renewed_from_link_id": renewed_from}),
-    )
+    _audit_sent(session, now, link, account.client.phone_e164, staff, asked.renewed_from)
     return SentLink(link=link, token=token, summary=summary)
+
+
+async def _made_since(
+    session: AsyncSession, created_at: Any, since: datetime, owner: Any, value: object
+) -> int:
+    """How many rows of `created_at`'s table whose `owner` column is `value` were made after
+    `since` (the per-client and per-number limits)."""
+    query = select(func.count()).where(col(owner) == value, col(created_at) > since)
+    return int((await session.execute(query)).scalar_one())
+
+
+async def texts_today(session: AsyncSession, e164: str, now: datetime) -> int:
+    """The texts queued to a number in the last day (TEXTS_PER_NUMBER_PER_DAY)."""
+    day_ago = now - timedelta(days=1)
+    return await _made_since(session, SmsMessage.created_at, day_ago, SmsMessage.to_e164, e164)
+
+
+def _audit_sent(
+    session: AsyncSession,
+    now: datetime,
+    link: PaymentLink,
+    client_phone: str | None,
+    staff: StaffUser | None,
+    renewed_from: int | None,
+) -> None:
+    """Staff sent the link; else the payer asked for it, renewing an expired link or by text."""
+    if staff is not None:
+        audit.link_sent(session, at=now, staff=staff, link=link, client_phone=client_phone)
+    elif renewed_from is not None:
+        audit.link_renewed(
+            session, at=now, link=link, client_phone=client_phone, renewed_from=renewed_from
+        )
+    else:
+        audit.link_requested_by_text(session, at=now, link=link, client_phone=client_phone)
 
 
 class LinkNotCancellable(DomainError):
@@ -243,15 +239,7 @@ async def cancel(
     if result.rowcount != 1:  # type: ignore[attr-defined]
         await session.rollback()
         raise LinkNotCancellable()
-    audit.record(
-        session,
-        at=now,
-        actor_type="staff",
-        actor_id=staff.id,
-        client_id=client_id,
-        action="link.cancelled",
-        link_id=link_id,
-    )
+    audit.link_cancelled(session, at=now, staff=staff, client_id=client_id, link_id=link_id)
     await session.commit()
     link = await session.get(PaymentLink, link_id)
     assert link is not None
@@ -286,10 +274,7 @@ async def renew(
     *,
     link_id: int,
     now: datetime,
-    ttl_seconds: int,
-    base_url: str,
-    company: str,
-    box: SecretBox,
+    **texting: Unpack[Texting],
 ) -> SentLink:
     """The payer's one tap on an expired link: a fresh link, recomputed from today's summary for
     the same vehicle and days, texted to the number the expired link went to (never another),
@@ -322,21 +307,10 @@ async def renew(
         renewed_by = fresh.renewed_by_link_id if fresh is not None else None
         raise RenewalRefused("renewed" if renewed_by else "not_expired", renewed_by)
     try:
-        sent = await _send(
-            session,
-            staff=None,
-            client_id=link.client_id,
-            vehicle_id=link.vehicle_id,
-            days=link.days,
-            raw_phone=link.phone_e164,
-            reviewed_total_cents=None,
-            now=now,
-            ttl_seconds=ttl_seconds,
-            base_url=base_url,
-            company=company,
-            box=box,
-            renewed_from=link_id,
+        asked = Asked(
+            link.client_id, link.vehicle_id, link.days, link.phone_e164, renewed_from=link_id
         )
+        sent = await make(session, asked, texting, now)
     except BaseException:
         await session.rollback()
         raise

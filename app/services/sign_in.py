@@ -218,7 +218,7 @@ async def staff_sign_in(
         return (user if user.active else None), user.password_hash
 
     user = await _sign_in(session, "staff", email, password, address, now, find, BadCredentials())
-    audit.record(session, at=now, actor_type="staff", actor_id=user.id, action="staff.sign_in")
+    audit.staff_sign_in(session, at=now, staff=user)
     await session.commit()
     return user
 
@@ -242,13 +242,6 @@ async def client_sign_in(
         N_("The account number or password is not right. Check both and try again.")
     )
     client = await _sign_in(session, "client", account_number, password, address, now, find, wrong)
-    audit.record(
-        session,
-        at=now,
-        actor_type="client",
-        actor_id=client.id,
-        client_id=client.id,
-        action="client.sign_in",
-    )
+    audit.client_sign_in(session, at=now, client=client)
     await session.commit()
     return client

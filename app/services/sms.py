@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from app.services.sealed import SecretBox
+from app.store import queries
 from app.store.models import Client, PaymentLink, SmsMessage
 
 # Stands for the link token in a stored body. The token itself waits sealed (encrypted) beside
@@ -85,3 +86,12 @@ def text_to_send(message: SmsMessage, box: SecretBox | None) -> str:
     if box is None:
         raise ValueError("this message holds a sealed secret; a box is needed to send it")
     return message.body.replace(TOKEN_MARK, box.open(message.sealed_secret))
+
+
+async def recent(session: AsyncSession, limit: int = 100) -> list[SmsMessage]:
+    """The newest texts first (the dev phone's inbox)."""
+    return await queries.recent_sms(session, limit)
+
+
+async def message(session: AsyncSession, message_id: int) -> SmsMessage | None:
+    return await session.get(SmsMessage, message_id)

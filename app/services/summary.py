@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,7 +23,7 @@ from app.domain.summary import (
 )
 from app.i18n import N_
 from app.store import reads
-from app.store.models import Client, Invoice, Location, Vehicle
+from app.store.models import Client, Location, Vehicle
 
 
 class NotFound(DomainError):
@@ -44,12 +44,18 @@ class Account:
     vehicles: list[Vehicle]
 
 
-async def load_account(session: AsyncSession, client_id: int) -> Account:
+async def client_and_location(session: AsyncSession, client_id: int) -> tuple[Client, Location]:
+    """The client and their service location; NotFound for an unknown client."""
     client = await session.get(Client, client_id)
     if client is None:
         raise NotFound(N_("That client was not found."))
     location = await session.get(Location, client.location_id)
     assert location is not None
+    return client, location
+
+
+async def load_account(session: AsyncSession, client_id: int) -> Account:
+    client, location = await client_and_location(session, client_id)
     vehicles = list(
         (
             await session.execute(
@@ -134,17 +140,5 @@ async def current_basis(
             vehicle.paid_through,
             local_today(now, location.timezone),
         )
-    ids = (
-        (
-            await session.execute(
-                select(col(Invoice.id)).where(
-                    col(Invoice.client_id) == client_id, col(Invoice.status) == "open"
-                )
-            )
-        )
-        .scalars()
-        .all()
-    )
-    return Basis(
-        invoice_ids=tuple(sorted(int(i or 0) for i in ids)), paid_through=vehicle.paid_through
-    )
+    # Any days but PAST_DUE_ONLY stand on every open invoice, whatever the day.
+    return basis_of(30, await open_invoices(session, client_id), vehicle.paid_through, date.min)

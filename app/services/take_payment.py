@@ -1,9 +1,10 @@
 """Take Payment: staff charge a client's card on file, off-session, for the next monitor payment.
 
 The amount is the server's own Invoice Summary; the form only says which vehicle, how many
-days, which card, the fingerprint of the summary staff reviewed (period, lines, total and
-basis), and a one-time request key (so a double click charges once). A summary that moved
-since review — another tab paid it, an invoice changed — is refused with the fresh one.
+days (or the past due balance only: domain.summary.PAST_DUE_ONLY), which card, the fingerprint
+of the summary staff reviewed (period, lines, total and basis), and a one-time request key (so
+a double click charges once). A summary that moved since review — another tab paid it, an
+invoice changed — is refused with the fresh one.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from sqlmodel import col
 
 from app.adapters.payments.port import CardDetails, PaymentGateway
 from app.clock import Clock
-from app.domain.errors import DomainError, StaleSummary
+from app.domain.errors import DomainError
 from app.domain.periods import local_today
+from app.domain.review import ensure_reviewed
 from app.domain.summary import InvoiceSummary
 from app.services import audit, payments
 from app.services.cards import CardView, get_card, list_cards, usable_card
@@ -27,12 +29,6 @@ from app.services.summary import PaymentsNotAccepted, compute, load_account
 from app.store.models import CardOnFile, Payment, StaffUser
 
 _KEY = re.compile(r"^[0-9a-f]{32}$")
-
-
-class SummaryMoved(StaleSummary):
-    """The summary changed after staff reviewed it (the page then shows the fresh one)."""
-
-    message = "The summary changed — review it again. Nothing was charged."
 
 
 class BadRequestKey(DomainError):
@@ -77,8 +73,10 @@ async def take(
     request_key: str,
     company: str,
 ) -> tuple[payments.PaymentOutcome, CardOnFile]:
-    """Charge the card once. Raises SummaryMoved, CardExpired, NotFound, PaymentsNotAccepted and
-    the payment core's errors (CardDeclined, PaymentInProgress, StaleSummary, GatewayError)."""
+    """Charge the card once. Raises StaleSummary (the summary moved since staff reviewed it, or
+    the account moved before the charge), NothingPastDue (the past due balance only was asked
+    for and none is left), CardExpired, NotFound, PaymentsNotAccepted and the payment core's
+    errors (CardDeclined, PaymentInProgress, GatewayError)."""
     if not _KEY.match(request_key):
         raise BadRequestKey()
     now = clock.now()
@@ -98,17 +96,13 @@ async def take(
             s, client_id=client_id, card_id=card_id, now=now, tz=account.location.timezone
         )
         customer = account.client.processor_customer
-        if summary.fingerprint != reviewed:
-            raise SummaryMoved()
-        audit.record(
+        ensure_reviewed(summary, reviewed)
+        audit.payment_staff_charge(
             s,
             at=now,
-            actor_type="staff",
-            actor_id=staff.id,
-            client_id=client_id,
-            action="payment.staff_charge",
+            staff=staff,
+            card=card,
             amount_cents=summary.total_cents,
-            card=f"{card.brand} {card.last4}",
             vehicle_id=vehicle_id,
             days=days,
             request_key=request_key,

@@ -22,7 +22,8 @@ from sqlmodel import col
 from app import i18n
 from app.domain import phone
 from app.formatting import local_time, money
-from app.store.models import Client, Location
+from app.services import sms
+from app.store.models import Client, Location, Payment, PaymentLink, Vehicle
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "sms"
 
@@ -90,3 +91,34 @@ def render_text(name: str, to: Recipient, **context: Any) -> str:
             .render(name=to.name, support=phone.national(to.support_phone), **context)
         )
     return " ".join(body.split())
+
+
+async def text_payer(
+    s: AsyncSession, payment: Payment, template: str, now: datetime, **context: Any
+) -> None:
+    """Text whoever is paying, in the client's language: the number the link went to, else the
+    client's own phone; never a number that opted out."""
+    to = None
+    if payment.link_id is not None:
+        link = await s.get(PaymentLink, payment.link_id)
+        to = link.phone_e164 if link else None
+    if to is None:
+        client = await s.get(Client, payment.client_id)
+        to = client.phone_e164 if client else None
+    if to is None or await sms.number_opted_out(s, to):
+        return
+    vehicle = await s.get(Vehicle, payment.vehicle_id) if payment.vehicle_id else None
+    sms.queue(
+        s,
+        to_e164=to,
+        body=render_text(
+            template,
+            await recipient(s, payment.client_id),
+            vehicle=vehicle.label if vehicle else "",
+            **context,
+        ),
+        kind=template,
+        now=now,
+        client_id=payment.client_id,
+        link_id=payment.link_id,
+    )

@@ -1,11 +1,16 @@
 """Finalize payments from the processor's signed events. The processor is the source of truth:
-a success is applied whatever the local status; a failure or cancel releases the claim of a
-payment still unresolved. Each event is handled once (by its id), in whatever order events
-arrive."""
+a success is applied whatever the local status; a success for another amount than the payment's
+is refunded in full with a note staff see; a failure or cancel releases the claim of a payment
+still unresolved. Each event is handled once (by its id), in whatever order events
+arrive.
+
+Dispute events (`charge.dispute.created`, `.updated`, `.closed`) carry the Dispute object; it
+names the disputed PaymentIntent, which finds our payment (services/disputes.py writes it)."""
 
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -13,9 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.adapters.payments.port import ChargeResult, PaymentGateway
 from app.clock import Clock
+from app.domain.disputes import DisputeFacts, UnknownDisputeStatus
 from app.domain.numbers import parse_id
+from app.domain.payment_states import SETTLED
 from app.i18n import N_
-from app.services import payments
+from app.services import disputes, payments
 from app.store.models import Payment, ProcessedEvent
 
 log = logging.getLogger("monitorpay.webhooks")
@@ -25,6 +32,11 @@ HANDLED = (
     "payment_intent.succeeded",
     "payment_intent.payment_failed",
     "payment_intent.canceled",
+)
+DISPUTE_EVENTS = (
+    "charge.dispute.created",
+    "charge.dispute.updated",
+    "charge.dispute.closed",
 )
 
 
@@ -59,6 +71,8 @@ async def handle_stripe_event(
     """Returns what was done, for the log and the tests."""
     kind = str(event.get("type", ""))
     obj = (event.get("data") or {}).get("object") or {}
+    if kind in DISPUTE_EVENTS:
+        return await _dispute_event(maker, clock, event, kind, obj)
     if kind not in HANDLED:
         return "ignored"
     payment_id = parse_id(str((obj.get("metadata") or {}).get("payment_id") or ""))
@@ -104,20 +118,84 @@ async def _handle(
             company=company,
         )
         return "failed" if done else "already_final"
-    if int(obj.get("amount_received") or obj.get("amount") or 0) != payment.amount_cents:
-        log.error("payment_id=%s event=webhook_amount_mismatch", pid)
-        return "amount_mismatch"
+    charged = int(obj.get("amount_received") or obj.get("amount") or 0)
+    if charged <= 0:  # a success that names no amount is not one we can act on
+        log.error("payment_id=%s event=webhook_without_amount", pid)
+        return "ignored"
     card = None
     if obj.get("payment_method"):
         card = await gateway.describe_payment_method(str(obj["payment_method"]))
     result = ChargeResult(
-        status="succeeded",
-        processor_ref=str(obj.get("id")),
-        amount_cents=payment.amount_cents,
-        card=card,
+        status="succeeded", processor_ref=str(obj.get("id")), amount_cents=charged, card=card
     )
     was = payment.status
+    if charged != payment.amount_cents:  # money taken, but not what was asked: give it back
+        await payments.refund_amount_mismatch(maker, gateway, clock, pid, result, company=company)
+        return "already_final" if was in SETTLED else "amount_mismatch_refunded"
     outcome = await payments.apply_success(maker, gateway, clock, pid, result, company=company)
-    if was in ("succeeded", "refunded", "partially_refunded"):
+    if was in SETTLED:
         return "already_final"
     return "applied" if outcome.status == "succeeded" else outcome.status
+
+
+def _when(value: Any) -> datetime | None:
+    """A Stripe timestamp (seconds since 1970) as UTC; None when absent or 0."""
+    try:
+        seconds = int(value or 0)
+    except (TypeError, ValueError):
+        return None
+    return datetime.fromtimestamp(seconds, UTC) if seconds > 0 else None
+
+
+def _id(value: Any) -> str | None:
+    """An id, or an expanded object's id."""
+    if isinstance(value, dict):
+        value = value.get("id")
+    return str(value)[:100] if value else None
+
+
+def dispute_facts(obj: dict[str, Any], event_at: datetime) -> DisputeFacts:
+    """The Dispute object of an event (UnknownDisputeStatus, ValueError when it is not one)."""
+    ref = _id(obj.get("id"))
+    if not ref or obj.get("object", "dispute") != "dispute":
+        raise ValueError("not a dispute")
+    return DisputeFacts(
+        ref=ref,
+        charge_ref=_id(obj.get("charge")),
+        payment_ref=_id(obj.get("payment_intent")),
+        amount_cents=int(obj.get("amount") or 0),
+        reason=str(obj.get("reason") or "general"),
+        status=str(obj.get("status") or ""),
+        evidence_due_by=_when((obj.get("evidence_details") or {}).get("due_by")),
+        opened_at=_when(obj.get("created")) or event_at,
+        livemode=bool(obj.get("livemode")),
+    )
+
+
+async def _dispute_event(
+    maker: async_sessionmaker[AsyncSession],
+    clock: Clock,
+    event: dict[str, Any],
+    kind: str,
+    obj: dict[str, Any],
+) -> str:
+    event_id = str(event.get("id") or "")
+    event_at = _when(event.get("created")) or clock.now()
+    try:
+        facts = dispute_facts(obj, event_at)
+    except (UnknownDisputeStatus, ValueError):
+        log.error("event_id=%s event=dispute_event_unreadable", event_id)
+        return "ignored"
+    payment = await disputes.payment_for(maker, facts.payment_ref) if facts.payment_ref else None
+    if payment is None:
+        # Not remembered: the processor's next delivery (or the sandbox's) tries again.
+        log.warning("event_id=%s dispute=%s event=dispute_unknown_payment", event_id, facts.ref)
+        return "unknown_payment"
+    if event_id and not await _first_time(maker, event_id, kind, clock):
+        return "duplicate"
+    try:
+        return await disputes.record(maker, clock, payment, facts, event_at)
+    except BaseException:
+        if event_id:
+            await _forget(maker, event_id)
+        raise

@@ -1,5 +1,19 @@
 // When an htmx request cannot reach the server (offline, timeout), say so instead of doing
 // nothing: the page is left as it was, and the person is told to reload before trying again.
+// A box found by its id, or made with these attributes and placed by `place` (one helper for
+// the connection notice and the live announcer).
+function monitorpayBox(id, attrs, place) {
+  "use strict";
+  var box = document.getElementById(id);
+  if (!box) {
+    box = document.createElement("div");
+    box.id = id;
+    Object.keys(attrs).forEach(function (name) { box.setAttribute(name, attrs[name]); });
+    place(box);
+  }
+  return box;
+}
+
 (function () {
   "use strict";
   var MESSAGE = "We could not reach MonitorPay, so nothing on this page changed. " +
@@ -7,15 +21,10 @@
   function show() {
     var main = document.getElementById("main");
     if (!main) return;
-    var box = document.getElementById("connection-lost");
-    if (!box) {
-      box = document.createElement("div");
-      box.id = "connection-lost";
-      box.className = "notice notice--error";
-      box.setAttribute("role", "alert");
+    var attrs = { "class": "notice notice--error", role: "alert" };
+    monitorpayBox("connection-lost", attrs, function (box) {
       main.insertBefore(box, main.firstChild);
-    }
-    box.textContent = MESSAGE;
+    }).textContent = MESSAGE;
   }
   function clear() {
     var box = document.getElementById("connection-lost");
@@ -41,17 +50,12 @@
   var pending = new Map();  // per request: what was focused and said before the swap
 
   function announcer() {
-    var box = document.getElementById("live-announcer");
-    if (!box) {
-      box = document.createElement("div");
-      box.id = "live-announcer";
-      box.className = "visually-hidden";
-      box.setAttribute("role", "status");
-      box.setAttribute("aria-live", "polite");
-      box.setAttribute("aria-atomic", "true");
+    var attrs = {
+      "class": "visually-hidden", role: "status", "aria-live": "polite", "aria-atomic": "true"
+    };
+    return monitorpayBox("live-announcer", attrs, function (box) {
       document.body.appendChild(box);
-    }
-    return box;
+    });
   }
 
   function announce(text) {

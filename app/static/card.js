@@ -1,10 +1,4 @@
-// Card entry for forms marked [data-pay-form]. The card inputs have no name, so a plain submit
-// could never send a number to our server: this script hands them to the processor's tokenizer
-// (the sandbox endpoint, or Stripe's Payment Element) and posts only the reference it returns.
-// A form marked [data-validate-on-submit] (the Secure Payment page) keeps its button enabled and
-// says on submit what is missing, next to each field, focusing the first; other forms keep the
-// button disabled until the card is complete and every [data-must-check] box is ticked. The
-// server enforces both again.
+// Card entry for [data-pay-form]: what it does and why, in templates/pay/_card_entry.html.
 (function () {
   "use strict";
   var form = document.querySelector("form[data-pay-form]");
@@ -14,11 +8,11 @@
   var submit = form.querySelector("[data-pay-submit]");
   var checks = form.querySelectorAll("[data-must-check]");
   var gateway = entry ? entry.getAttribute("data-gateway") : null;
-  var stripe = null, elements = null, stripeComplete = false, busy = false;
+  var stripe = null, elements = null, element = null, stripeComplete = false, busy = false;
   var label = submit ? submit.textContent : "";
-  var onSubmit = form.hasAttribute("data-validate-on-submit");
+  var gate = submit && form.hasAttribute("data-gate");
+  var why = form.querySelector("[data-gate-hint]");
 
-  // Words come from the page, in the reader's language (data-msg-* on the card entry).
   function msg(name) { return (entry && entry.getAttribute("data-msg-" + name)) || ""; }
   function digits(v) { return (v || "").replace(/\D/g, ""); }
   function luhn(n) {
@@ -31,10 +25,9 @@
     return n.length >= 13 && sum % 10 === 0;
   }
   function field(name) { return entry && entry.querySelector("[data-card-field=" + name + "]"); }
-  // A card entry inside a hidden block (a saved card is chosen instead) is not required.
+  // Hidden (a saved card is chosen): not required.
   function entryActive() { return !!entry && !entry.closest("[hidden]"); }
 
-  // The card fields that are not right yet, in page order (sandbox entry).
   function sandboxProblems() {
     var exp = (field("exp").value || "").match(/^\s*(\d{1,2})\s*\/\s*(\d{2}|\d{4})\s*$/);
     var ok = {
@@ -45,7 +38,6 @@
     };
     return Object.keys(ok).filter(function (k) { return !ok[k]; });
   }
-  // Everything missing before the form can be sent: card fields, then unticked boxes.
   function problems() {
     var found = [];
     if (entryActive()) {
@@ -55,31 +47,40 @@
     checks.forEach(function (c) { if (!c.checked) found.push(c.id); });
     return found;
   }
+  // An early press's message goes once its field is right.
   function refresh() {
-    if (!submit || busy || onSubmit) return;
-    submit.disabled = problems().length > 0;
+    if (!gate || busy) return;
+    var found = problems(), open = !found.length;
+    submit.setAttribute("aria-disabled", !open);
+    if (why) {
+      why.hidden = open;
+      open ? submit.removeAttribute("aria-describedby") : submit.setAttribute("aria-describedby", why.id);
+    }
+    form.querySelectorAll("[data-early]").forEach(function (s) {
+      var name = s.getAttribute("data-error-for");
+      if (found.indexOf(name) < 0) showError(name, "");
+    });
   }
   function input(name) { return field(name) || (name !== "stripe" && form.querySelector("#" + name)); }
-  function showError(name, message, focus) {
+  // `early`: said by pressing the button too soon.
+  function showError(name, message, focus, early) {
     var slot = form.querySelector("[data-error-for=" + name + "]");
     var target = input(name);
-    if (slot) { slot.textContent = message || ""; slot.hidden = !message; }
+    if (slot) { slot.textContent = message || ""; slot.hidden = !message; slot.toggleAttribute("data-early", !!early); }
     if (target) {
       if (message) target.setAttribute("aria-invalid", "true"); else target.removeAttribute("aria-invalid");
       if (message && focus !== false) target.focus();
-    }
+    } else if (name === "stripe" && element && message && focus !== false) element.focus();
   }
   function clearErrors() {
-    form.querySelectorAll("[data-error-for]").forEach(function (s) { s.hidden = true; s.textContent = ""; });
-    form.querySelectorAll("[data-card-field], [data-must-check]").forEach(function (i) { i.removeAttribute("aria-invalid"); });
+    form.querySelectorAll("[data-error-for]").forEach(function (s) { showError(s.getAttribute("data-error-for"), ""); });
   }
-  // Says each problem next to its field and focuses the first; true when there were none.
   function validate() {
     var found = problems();
     clearErrors();
     found.forEach(function (name, i) {
-      var which = name === "stripe" ? (stripe ? "check" : "unreachable") : name === "terms" ? "terms" : name;
-      showError(name, msg(which), i === 0);
+      var which = name !== "stripe" ? name : stripe ? "card" : "unreachable";
+      showError(name, msg(which), i === 0, true);
     });
     return found.length === 0;
   }
@@ -91,7 +92,6 @@
     if (!on) refresh();
   }
 
-  // Friendly typing: group the number in fours, insert the slash in the expiry.
   if (gateway === "sandbox") {
     field("number").addEventListener("input", function (e) {
       var n = digits(e.target.value).slice(0, 19);
@@ -134,7 +134,7 @@
     if (busy) { e.preventDefault(); return; }
     if (!entryActive()) { setBusy(true); return; }  // a saved card: post as is
     e.preventDefault();
-    if (onSubmit ? !validate() : problems().length > 0) { refresh(); return; }
+    if (!validate()) return;
     clearErrors();
     setBusy(true);
     (gateway === "stripe" ? tokenizeStripe() : tokenizeSandbox()).then(function (id) {
@@ -148,7 +148,7 @@
     });
   });
 
-  // My Account: a saved card or "Use a new card"; the card entry shows only for a new card.
+  // My Account: the card entry shows only for "Use a new card".
   var newCard = form.querySelector("[data-new-card]");
   function syncChoice() {
     if (!newCard) return;
@@ -164,8 +164,7 @@
   form.addEventListener("change", refresh);
   window.addEventListener("pageshow", function () { setBusy(false); });
 
-  // Stripe.js (a blocking script before this one) did not load: say so where the card goes,
-  // rather than leave an empty space.
+  // Stripe.js did not load: say so where the card goes, not an empty space.
   if (gateway === "stripe" && !window.Stripe) showError("stripe", msg("unreachable"), false);
   if (gateway === "stripe" && window.Stripe) {
     stripe = window.Stripe(entry.getAttribute("data-stripe-key"));
@@ -175,14 +174,12 @@
       locale: entry.getAttribute("data-locale") || "auto" };
     if (!setup) options.amount = +entry.getAttribute("data-amount");
     elements = stripe.elements(options);
-    // Apple Pay and Google Pay beside the card fields where the browser, the device and the
-    // Stripe account allow them ("auto"), or cards only ("never"): the server decides
-    // (data-wallets). A wallet hands back a card PaymentMethod, posted like a typed card.
+    // Wallets as the server says (_card_entry.html); a wallet gives a card PaymentMethod.
     var wallets = entry.getAttribute("data-wallets") === "auto" ? "auto" : "never";
-    var element = elements.create("payment", { wallets: { applePay: wallets, googlePay: wallets } });
+    element = elements.create("payment", { wallets: { applePay: wallets, googlePay: wallets } });
     element.mount("#payment-element");
     element.on("change", function (ev) { stripeComplete = ev.complete; refresh(); });
-    // 3-D Secure: the server asked the browser to finish the payment, then confirms it.
+    // 3-D Secure: finished here, then the server confirms.
     var secret = form.getAttribute("data-next-action-secret");
     if (secret) {
       setBusy(true);

@@ -1,6 +1,4 @@
-// Secure Payment pages (every page of a link loads this; the form page also loads card.js):
-// show what needs JavaScript, keep what was typed across a reload of the form, focus the error
-// summary, and count the time left down to the expired message. The server decides expiry.
+// Secure Payment pages: what it does and why, in templates/pay/base.html.
 (function () {
   "use strict";
   var LINK = location.pathname.split("/").slice(0, 3).join("/");  // "/pay/<token>"
@@ -9,12 +7,8 @@
   var form = document.querySelector("form[data-pay-form]");
   function el(id) { return document.getElementById(id); }
 
-  // Without JavaScript these stay hidden: a card form that cannot work is not shown.
   document.querySelectorAll("[data-needs-js]").forEach(function (n) { n.hidden = false; });
 
-  // What was typed — the expiry, the ZIP and the terms tick — is kept for this tab when the page
-  // is left by submitting (a decline comes back as a new page) or by the English/Español switch,
-  // restored once by the next page of this link, and then forgotten.
   var kept = null;
   try {
     kept = JSON.parse(sessionStorage.getItem(KEY) || "null");
@@ -40,12 +34,9 @@
     document.querySelectorAll("a[data-lang-switch]").forEach(function (a) { a.addEventListener("click", keep); });
   }
 
-  // A problem the server found (a decline): its summary takes focus, so it is read first.
   var summary = el("pay-errors");
   if (summary) summary.focus();
 
-  // The time left, at the top and next to Make Payment. At 0:00 the form is replaced by the
-  // expired message in a polite status region.
   var top = el("time-left");
   if (!top || !form) return;
   var clocks = document.querySelectorAll("#time-left, [data-time-left]");

@@ -12,7 +12,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from app.store.db import connection_gone
 
 
 def _key(name: str) -> int:
@@ -32,5 +35,15 @@ async def single_runner(engine: AsyncEngine, name: str) -> AsyncIterator[bool]:
             yield got
         finally:
             if got:
-                await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-                await conn.commit()
+                await _unlock(conn, key)
+
+
+async def _unlock(conn: AsyncConnection, key: int) -> None:
+    """A connection lost meanwhile took its session's advisory lock with it: nothing to undo,
+    and its error must not hide the job's own outcome."""
+    try:
+        await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+        await conn.commit()
+    except DBAPIError as exc:
+        if not connection_gone(exc):
+            raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from datetime import UTC, date, datetime
 
 import sqlalchemy as sa
@@ -107,7 +108,10 @@ class Invoice(SQLModel, table=True):
     client_id: int = Field(foreign_key="client.id", index=True)
     vehicle_id: int | None = Field(default=None, foreign_key="vehicle.id")
     kind: str = Field(default="charge", max_length=20)  # charge | monitoring
-    description: str = Field(max_length=200)
+    # A charge of the catalog (domain/charges.py): its key, so a client's page says it in the
+    # client's language; None for monitoring and for a charge staff typed (shown as typed).
+    charge_type: str | None = Field(default=None, max_length=40)
+    description: str = Field(max_length=200)  # English (the catalog's) or as staff typed it
     amount_cents: int
     tax_cents: int = 0
     due_date: date
@@ -164,7 +168,7 @@ class Refund(SQLModel, table=True):
     payment_id: int = Field(foreign_key="payment.id", index=True)
     client_id: int = Field(foreign_key="client.id", index=True)
     amount_cents: int
-    kind: str = Field(max_length=12)  # staff | conflict
+    kind: str = Field(max_length=12)  # staff | conflict | mismatch | dispute (a lost dispute)
     reason: str = Field(max_length=200)
     status: str = Field(default="pending", max_length=12, index=True)  # pending|succeeded|failed
     idempotency_key: str = Field(max_length=80, unique=True)
@@ -173,6 +177,32 @@ class Refund(SQLModel, table=True):
     failure_message: str | None = Field(default=None, max_length=200)
     created_at: datetime = Field(sa_column=_ts(nullable=False))
     completed_at: datetime | None = Field(default=None, sa_column=_ts())
+
+
+class Dispute(SQLModel, table=True):
+    """A chargeback or inquiry on a payment, as the processor's events last described it
+    (app/domain/disputes.py). A lost one gave its money back through a Refund of kind
+    `dispute` (`refund_id`)."""
+
+    __table_args__ = (
+        sa.Index("ix_dispute_status_due", "status", "evidence_due_by"),  # needing a response
+        sa.Index("ix_dispute_opened_at", "opened_at"),  # reports
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    processor_ref: str = Field(max_length=100, unique=True)  # e.g. Stripe's du_…
+    payment_id: int = Field(foreign_key="payment.id", index=True)
+    client_id: int = Field(foreign_key="client.id", index=True)
+    charge_ref: str | None = Field(default=None, max_length=100)
+    amount_cents: int
+    reason: str = Field(max_length=40)
+    status: str = Field(max_length=24)  # Stripe's Dispute.status
+    evidence_due_by: datetime | None = Field(default=None, sa_column=_ts())
+    livemode: bool = False
+    opened_at: datetime = Field(sa_column=_ts(nullable=False))  # the processor's `created`
+    event_at: datetime = Field(sa_column=_ts(nullable=False))  # the last event taken, sent at
+    closed_at: datetime | None = Field(default=None, sa_column=_ts())
+    updated_at: datetime = Field(sa_column=_ts(nullable=False))
+    refund_id: int | None = Field(default=None, foreign_key="refund.id")
 
 
 class ProcessedEvent(SQLModel, table=True):
@@ -265,7 +295,8 @@ class SmsMessage(SQLModel, table=True):
     body: str = Field(sa_column=sa.Column(sa.Text, nullable=False))  # a link token as TOKEN_MARK
     sealed_secret: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
     kind: str = Field(default="link", max_length=20)  # link | receipt | autopay_failed
-    status: str = Field(default="queued", max_length=12)  # queued|sent|delivered|failed
+    # queued|sending|unknown|sent|delivered|failed (app/services/sms_worker.py: the life of a text)
+    status: str = Field(default="queued", max_length=12)
     attempts: int = 0
     next_attempt_at: datetime | None = Field(default=None, sa_column=_ts())
     last_error: str | None = Field(default=None, max_length=200)
@@ -273,6 +304,8 @@ class SmsMessage(SQLModel, table=True):
     client_id: int | None = Field(default=None, foreign_key="client.id", index=True)
     link_id: int | None = Field(default=None, foreign_key="paymentlink.id", index=True)
     created_at: datetime = Field(sa_column=_ts(nullable=False))
+    # when last handed to the provider: kept while the outcome is unknown (the grace period
+    # counts from it), cleared when the provider certainly did not take the text
     sent_at: datetime | None = Field(default=None, sa_column=_ts())
 
 
@@ -319,3 +352,35 @@ class AutopayEnrollment(SQLModel, table=True):
     active: bool = True
     created_at: datetime = Field(sa_column=_ts(nullable=False))
     cancelled_at: datetime | None = Field(default=None, sa_column=_ts())
+
+
+def _sum(big: bool = False) -> sa.Column:  # type: ignore[type-arg]
+    kind = sa.BigInteger() if big else sa.Integer()
+    return sa.Column(kind, nullable=False, server_default="0")
+
+
+class DailyTotal(SQLModel, table=True):
+    """The Reports page's money, summed per location-local day, location, staff member and
+    channel (domain/reports.py COUNTS), kept in the same transaction as every payment, refund
+    and dispute change (store/daily_totals.py), so a report sums a few rows per day instead of
+    every payment. `staff_id` 0: no staff member (a key column cannot be NULL)."""
+
+    day: date = Field(primary_key=True)
+    location_id: int = Field(primary_key=True, foreign_key="location.id")
+    staff_id: int = Field(primary_key=True)
+    channel: str = Field(primary_key=True, max_length=24)
+    payments: int = Field(default=0, sa_column=_sum())
+    collected_cents: int = Field(default=0, sa_column=_sum(big=True))
+    refunds: int = Field(default=0, sa_column=_sum())
+    refunded_cents: int = Field(default=0, sa_column=_sum(big=True))
+    declines: int = Field(default=0, sa_column=_sum())
+    declined_cents: int = Field(default=0, sa_column=_sum(big=True))
+    disputes: int = Field(default=0, sa_column=_sum())
+    disputed_cents: int = Field(default=0, sa_column=_sum(big=True))
+    lost: int = Field(default=0, sa_column=_sum())
+    lost_cents: int = Field(default=0, sa_column=_sum(big=True))
+
+
+# Every session's flush keeps DailyTotal in step with the rows it writes (its listener is
+# registered when that module loads, which needs the classes above).
+importlib.import_module("app.store.daily_totals")

@@ -1,5 +1,7 @@
 """The Reports page's SQL, all of it: the database sums (GROUP BY); Python gets one row per day,
-location, staff member or channel, never a row per payment.
+location, staff member or channel, never a row per payment. The money is read from the daily
+totals (store/daily_totals.py keeps them with every ledger write); `ledger_totals` is the same
+figures summed afresh from the ledger (the rebuild, and the tests that hold the two equal).
 
 Dates are the location's local dates. Each location in scope comes as a `Zone`: the UTC
 instants its range begins and ends, and the UTC offsets in between (domain/reports.py cuts the
@@ -17,14 +19,17 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import and_, case, func, literal, or_, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain import outcomes
-from app.domain.reports import Segment
-from app.store.models import Location, StaffUser
+from app.domain import reports as rules
+from app.domain.reports import COUNTS, DateRange, Segment, offset_segments, utc_bounds
+from app.store.models import DailyTotal, Location, StaffUser
 from app.store.reads import (
     _held,
     client_t,
+    dispute_t,
     invoice_t,
     link_t,
     location_t,
@@ -33,6 +38,7 @@ from app.store.reads import (
 )
 
 staff_t: sa.Table = StaffUser.__table__  # type: ignore[attr-defined]
+total_t: sa.Table = DailyTotal.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -56,10 +62,16 @@ class MoneyRow:
     refunded_cents: int
     declines: int
     declined_cents: int
+    # Disputes apart from refunds: opened in the range (and what they dispute), and lost in it
+    # (what lost disputes gave back: a refund of kind `dispute`, counted here, not as refunds).
+    disputes: int = 0
+    disputed_cents: int = 0
+    lost: int = 0
+    lost_cents: int = 0
 
     @property
     def net_cents(self) -> int:
-        return self.collected_cents - self.refunded_cents
+        return self.collected_cents - self.refunded_cents - self.lost_cents
 
 
 @dataclass(frozen=True)
@@ -114,10 +126,13 @@ def _in_range(at: sa.ColumnElement[Any], zones: Sequence[Zone]) -> sa.ColumnElem
 
 
 def _money_events(dialect: str, zones: Sequence[Zone]) -> sa.Subquery:
-    """One row per settled or declined payment and per refund given, with its local day,
-    location, staff member (the payment's) and channel (the payment's)."""
-    pay, ref = payment_t.c, refund_t.c
+    """One row per settled or declined payment, per refund given (a lost dispute's apart) and
+    per dispute opened, with its local day, location, staff member (the payment's) and channel
+    (the payment's)."""
+    pay, ref, dis = payment_t.c, refund_t.c, dispute_t.c
+    lost = ref.kind == rules.LOST_DISPUTE
     settled = pay.status.in_(outcomes.SETTLED)
+    failed = pay.status == rules.DECLINED
     zero = literal(0)
     payments = (
         select(
@@ -126,14 +141,18 @@ def _money_events(dialect: str, zones: Sequence[Zone]) -> sa.Subquery:
             pay.staff_id.label("staff_id"),
             pay.channel.label("channel"),
             case((settled, 1), else_=0).label("payments"),
-            case((settled, pay.amount_cents), else_=0).label("collected"),
+            case((settled, pay.amount_cents), else_=0).label("collected_cents"),
             zero.label("refunds"),
-            zero.label("refunded"),
-            case((pay.status == "failed", 1), else_=0).label("declines"),
-            case((pay.status == "failed", pay.amount_cents), else_=0).label("declined"),
+            zero.label("refunded_cents"),
+            case((failed, 1), else_=0).label("declines"),
+            case((failed, pay.amount_cents), else_=0).label("declined_cents"),
+            zero.label("disputes"),
+            zero.label("disputed_cents"),
+            zero.label("lost"),
+            zero.label("lost_cents"),
         )
         .join(client_t, client_t.c.id == pay.client_id)
-        .where(pay.status.in_((*outcomes.SETTLED, "failed")), _in_range(pay.completed_at, zones))
+        .where(pay.status.in_(rules.COUNTED_PAYMENTS), _in_range(pay.completed_at, zones))
     )
     refunds = (
         select(
@@ -143,38 +162,46 @@ def _money_events(dialect: str, zones: Sequence[Zone]) -> sa.Subquery:
             pay.channel,
             zero,
             zero,
-            literal(1),
-            ref.amount_cents,
+            case((lost, 0), else_=1),
+            case((lost, 0), else_=ref.amount_cents),
             zero,
             zero,
+            zero,
+            zero,
+            case((lost, 1), else_=0),
+            case((lost, ref.amount_cents), else_=0),
         )
         .join(payment_t, pay.id == ref.payment_id)
         .join(client_t, client_t.c.id == ref.client_id)
         .where(ref.status == "succeeded", _in_range(ref.completed_at, zones))
     )
-    return sa.union_all(payments, refunds).subquery("events")
+    disputes = (
+        select(
+            _local_day(dialect, dis.opened_at, zones),
+            client_t.c.location_id,
+            pay.staff_id,
+            pay.channel,
+            *(zero,) * 6,
+            literal(1),
+            dis.amount_cents,
+            zero,
+            zero,
+        )
+        .join(payment_t, pay.id == dis.payment_id)
+        .join(client_t, client_t.c.id == dis.client_id)
+        .where(_in_range(dis.opened_at, zones))
+    )
+    return sa.union_all(payments, refunds, disputes).subquery("events")
 
 
 def _sums(e: sa.Subquery | sa.CTE) -> list[Any]:
-    return [
-        func.coalesce(func.sum(e.c[name]), 0).label(name)
-        for name in ("payments", "collected", "refunds", "refunded", "declines", "declined")
-    ]
+    return [func.coalesce(func.sum(e.c[name]), 0).label(name) for name in COUNTS]
 
 
 def _money_row(key: Any, label: str, r: Any) -> MoneyRow:
     if r is None:
         return MoneyRow(key, label, 0, 0, 0, 0, 0, 0)
-    return MoneyRow(
-        key=key,
-        label=label,
-        payments=int(r.payments),
-        collected_cents=int(r.collected),
-        refunds=int(r.refunds),
-        refunded_cents=int(r.refunded),
-        declines=int(r.declines),
-        declined_cents=int(r.declined),
-    )
+    return MoneyRow(key, label, **{name: int(getattr(r, name)) for name in COUNTS})
 
 
 @dataclass(frozen=True)
@@ -186,20 +213,34 @@ class Money:
     by_channel: list[MoneyRow]
 
 
-async def money(session: AsyncSession, zones: Sequence[Zone]) -> Money:
-    """Collected, refunded and declined, in total and by day, location, staff and channel:
-    one statement, one pass over the range's payments and refunds. The database first sums
-    them by (day, location, staff, channel) — a few hundred rows at most — then rolls that up
-    once per dimension."""
-    dialect = _dialect(session)
-    if dialect == "postgresql":
-        # Room to group in memory: PostgreSQL overestimates the (day, location, staff,
-        # channel) groups and, at the default 4 MB, sorts a year of payments on disk instead
-        # of hashing them (a year on the 100k bench set: ~2.5 s -> ~1.5 s). This transaction only.
-        await session.execute(sa.text("SET LOCAL work_mem = '32MB'"))
-    e = _money_events(dialect, zones)
-    dims = (e.c.day, e.c.location_id, e.c.staff_id, e.c.channel)
-    fine = select(*dims, *_sums(e)).group_by(*dims).cte("fine")
+def _kept(location_ids: Sequence[int], span: DateRange) -> sa.CTE:
+    """The daily totals of the range's local days at these locations (staff 0 read as none);
+    rows whose every count went back to zero (a decline that later succeeded) left out, as a
+    fresh sum would never show them."""
+    t = total_t.c
+    return (
+        select(
+            t.day,
+            t.location_id,
+            sa.case((t.staff_id == 0, sa.null()), else_=t.staff_id).label("staff_id"),
+            t.channel,
+            *(t[name] for name in COUNTS),
+        )
+        .where(
+            t.day >= span.start,
+            t.day <= span.end,
+            t.location_id.in_(list(location_ids)),
+            or_(*(t[n] != 0 for n in ("payments", "refunds", "declines", "disputes", "lost"))),
+        )
+        .cte("fine")
+    )
+
+
+async def money(session: AsyncSession, location_ids: Sequence[int], span: DateRange) -> Money:
+    """Collected, refunded, declined and disputed, in total and by day, location, staff and
+    channel: one statement over the daily totals (a row per day, location, staff member and
+    channel with activity), rolled up once per dimension."""
+    fine = _kept(location_ids, span)
     f = fine.c
 
     def rollup(dim: str, *keep: Any) -> Any:
@@ -234,9 +275,7 @@ async def money(session: AsyncSession, zones: Sequence[Zone]) -> Money:
     }
     by_staff = [_money_row(r.staff_id, names.get(r.staff_id, ""), r) for r in part["staff"]]
     return Money(
-        total=_money_row(None, "All", total)
-        if total is not None
-        else _money_row(None, "All", None),
+        total=_money_row(None, "All", total),
         by_day=sorted(
             (_money_row(_as_date(r.day), "", r) for r in part["day"]), key=lambda m: m.key
         ),
@@ -262,6 +301,49 @@ async def _names(session: AsyncSession, table: sa.Table, ids: set[Any]) -> dict[
 def _as_date(value: Any) -> date:
     # SQLite's date() answers text; type_coerce(Date) parses it, but be explicit for both.
     return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+# -- the same figures, summed afresh from the ledger ---------------------------------------
+
+
+def _whole_history(conn: Connection) -> list[Zone] | None:
+    """Every location, over every local day the ledger has a dated row on (None: no rows)."""
+    firsts, lasts = [], []
+    for at in (payment_t.c.completed_at, refund_t.c.completed_at, dispute_t.c.opened_at):
+        first, last = conn.execute(select(func.min(at), func.max(at))).one()
+        firsts += [first] if first is not None else []
+        lasts += [last] if last is not None else []
+    if not firsts:
+        return None
+    # a day either side: a location's local date is within a day of the UTC one
+    span = DateRange(
+        _utc_date(min(firsts)) - timedelta(days=1), _utc_date(max(lasts)) + timedelta(days=1)
+    )
+    zones = []
+    for loc_id, timezone in conn.execute(select(location_t.c.id, location_t.c.timezone)):
+        start, end = utc_bounds(span, timezone)
+        segments = offset_segments(span, timezone)
+        zones.append(Zone(loc_id, start, end, segments, span.end))
+    return zones
+
+
+def _utc_date(at: datetime | str) -> date:
+    return (at if isinstance(at, datetime) else datetime.fromisoformat(str(at))).date()
+
+
+def ledger_totals(conn: Connection, zones: Sequence[Zone] | None) -> sa.Select[Any] | None:
+    """The daily totals summed afresh from the ledger, one row per (local day, location, staff
+    or 0, channel) with activity, in the table's columns (`zones`: where and when; None: the
+    whole history, or None when the ledger has nothing dated)."""
+    zones = zones if zones is not None else _whole_history(conn)
+    if not zones:
+        return None
+    e = _money_events(conn.dialect.name, zones)
+    staff = func.coalesce(e.c.staff_id, 0)
+    dims = (e.c.day, e.c.location_id, staff, e.c.channel)
+    return select(
+        e.c.day, e.c.location_id, staff.label("staff_id"), e.c.channel, *_sums(e)
+    ).group_by(*dims)
 
 
 # -- payment links -------------------------------------------------------------------------
@@ -328,8 +410,10 @@ async def past_due(session: AsyncSession, zones: Sequence[Zone]) -> list[PastDue
     still owed on them (the total less what payments still hold: reads.open_invoices' amount).
     Past due is domain.summary.is_past_due — open, and due before the location's today — said
     here in SQL so the database can sum it; tests/integration/test_reports.py checks the sums
-    against domain.summary.past_due_total of every client's open invoices."""
+    against domain.summary.past_due_total of every client's open invoices, and
+    tests/integration/test_past_due_sql.py around the boundary in two timezones."""
     inv = invoice_t.c
+    # domain.summary.is_past_due, per location (its own today): the rule itself.
     each = [and_(client_t.c.location_id == z.location_id, inv.due_date < z.today) for z in zones]
     rows = await session.execute(
         select(
@@ -342,6 +426,8 @@ async def past_due(session: AsyncSession, zones: Sequence[Zone]) -> list[PastDue
         .select_from(invoice_t)
         .join(client_t, client_t.c.id == inv.client_id)
         .join(location_t, location_t.c.id == client_t.c.location_id)
+        # domain.summary.is_past_due again, against the latest today in scope: a range on
+        # ix_invoice_status_due that `each` narrows per location (both pinned by the tests).
         .where(inv.status == "open", inv.due_date < max(z.today for z in zones), or_(*each))
         .group_by(client_t.c.location_id, location_t.c.name)
         .order_by(location_t.c.name)

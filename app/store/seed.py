@@ -123,27 +123,23 @@ async def is_empty(session: AsyncSession) -> bool:
     return count == 0
 
 
+def _location(name: str, timezone: str, processor_account: str | None) -> Location:
+    """A demo location: Texas's tax and the same prices; payments on with a processor account."""
+    return Location(
+        name=name,
+        timezone=timezone,
+        tax_rate_bp=825,
+        price_14_cents=4500,
+        price_30_cents=8500,
+        payments_enabled=processor_account is not None,
+        processor_account=processor_account,
+        support_phone=SUPPORT_PHONE,
+    )
+
+
 async def seed(session: AsyncSession, now: datetime, generated: int = 300) -> None:
-    austin = Location(
-        name="Austin North",
-        timezone="America/Chicago",
-        tax_rate_bp=825,
-        price_14_cents=4500,
-        price_30_cents=8500,
-        payments_enabled=True,
-        processor_account="acct_austin_north",
-        support_phone=SUPPORT_PHONE,
-    )
-    el_paso = Location(
-        name="El Paso",
-        timezone="America/Denver",
-        tax_rate_bp=825,
-        price_14_cents=4500,
-        price_30_cents=8500,
-        payments_enabled=False,
-        processor_account=None,
-        support_phone=SUPPORT_PHONE,
-    )
+    austin = _location("Austin North", "America/Chicago", "acct_austin_north")
+    el_paso = _location("El Paso", "America/Denver", None)  # does not take payments
     session.add_all([austin, el_paso])
     session.add_all(
         [
@@ -261,6 +257,7 @@ async def seed(session: AsyncSession, now: datetime, generated: int = 300) -> No
         client_id=james.id,
         vehicle_id=f150.id,
         kind="charge",
+        charge_type="missed_appointment",  # domain/charges.py: said in the client's language
         description="Missed appointment fee",
         amount_cents=9000,
         tax_cents=0,
@@ -272,43 +269,36 @@ async def seed(session: AsyncSession, now: datetime, generated: int = 300) -> No
     assert maria.id is not None
     session.add_all(
         [
-            CardOnFile(
-                client_id=maria.id,
-                processor_ref="pm_sandbox_visa_4242",
-                brand="Visa",
-                last4="4242",
-                fingerprint=sandbox.fingerprint("4242"),
-                exp_month=8,
-                exp_year=exp_future,
-                is_default=True,
-                created_at=now - timedelta(days=150),
-            ),
-            CardOnFile(
-                client_id=james.id,
-                processor_ref="pm_sandbox_mastercard_4444",
-                brand="Mastercard",
-                last4="4444",
-                fingerprint=sandbox.fingerprint("4444"),
-                exp_month=11,
-                exp_year=exp_future,
-                is_default=True,
-                created_at=now - timedelta(days=120),
-            ),
-            CardOnFile(
-                client_id=james.id,
-                processor_ref="pm_sandbox_visa_1881",
-                brand="Visa",
-                last4="1881",
-                fingerprint=sandbox.fingerprint("1881"),
-                exp_month=3,
-                exp_year=today.year - 1,
-                is_default=False,
-                created_at=now - timedelta(days=700),
+            _card(maria, "Visa 4242", (8, exp_future), now - timedelta(days=150)),
+            _card(james, "Mastercard 4444", (11, exp_future), now - timedelta(days=120)),
+            _card(
+                james, "Visa 1881", (3, today.year - 1), now - timedelta(days=700), default=False
             ),
         ]
     )
     await _generated(session, austin, el_paso, now, today, generated)
     await session.commit()
+
+
+def _card(
+    c: Client, card: str, expires: tuple[int, int], saved: datetime, default: bool = True
+) -> CardOnFile:
+    """A demo card on file ("Visa 4242": brand and last 4, month and year it expires), with the
+    sandbox's reference and fingerprint for it."""
+    assert c.id is not None
+    brand, last4 = card.rsplit(" ", 1)
+    month, year = expires
+    return CardOnFile(
+        client_id=c.id,
+        processor_ref=f"pm_sandbox_{brand.lower()}_{last4}",
+        brand=brand,
+        last4=last4,
+        fingerprint=sandbox.fingerprint(last4),
+        exp_month=month,
+        exp_year=year,
+        is_default=default,
+        created_at=saved,
+    )
 
 
 async def _paid_period(

@@ -1,5 +1,6 @@
-"""My Account: Account Information and the client's language; the Payment page's tabs are in
-app/web/account_payment.py (the same controller, path and route names)."""
+"""My Account: Account Information and the client's language. The Payment page's tabs are
+controllers of their own, sharing app/web/account_page.py: Make a Payment (account_pay.py),
+Payment Methods (account_cards.py) and AutoPay (account_autopay.py)."""
 
 from __future__ import annotations
 
@@ -10,16 +11,45 @@ from litestar.params import FromQuery
 from litestar.response import Redirect
 
 from app.services import cards, client_language, portal
-from app.web.account_payment import PaymentTabs, notice_for, speak
+from app.web.account_autopay import AutopayController
+from app.web.account_cards import CardsController
+from app.web.account_page import notice_for, speak
+from app.web.account_pay import MakePaymentController
 from app.web.deps import ClockDep, Db, Me
-from app.web.forms import read_form
+from app.web.forms import Form, read_form
 from app.web.render import render
 
 
-class AccountController(PaymentTabs, Controller):
-    path = "/account"
+async def _promo(db: Db, me: Me, view: portal.Overview, paid_invoice: Any) -> dict[str, Any] | None:
+    """After paying: offer AutoPay for that vehicle with the default usable card."""
+    if paid_invoice is None or paid_invoice.vehicle_id is None:
+        return None
+    entry = next((a for a in view.autopay if a.vehicle.id == paid_invoice.vehicle_id), None)
+    if entry is None or entry.enrolled or not view.account.location.accepts_payments:
+        return None
+    usable = [c for c in await cards.list_cards(db, me.id or 0, view.today) if c.usable]
+    if not usable:
+        return None
+    return {"vehicle": entry.vehicle, "card": usable[0], "days": entry.vehicle.billing_cycle_days}
 
-    # --- Account Information -----------------------------------------------------------------
+
+async def _home(
+    db: Db, me: Me, clock: ClockDep, *, paid: str | None = None, notice: str | None = None,
+    form: Form | None = None, status_code: int = 200,
+) -> Response[Any]:  # fmt: skip
+    """Account Information; after paying (`paid`: the invoice number) it highlights it."""
+    view = await portal.overview(db, me.id or 0, clock.now())
+    paid_invoice = next((i for i in view.invoices if paid and i.number == paid), None)
+    return render(
+        "account/home.html", status_code=status_code, me=me, view=view,
+        location=view.account.location, paid_invoice=paid_invoice,
+        promo=await _promo(db, me, view, paid_invoice), notice=notice, form=form,
+        live_link=await portal.live_link(db, me.id or 0, clock.now()),
+    )  # fmt: skip
+
+
+class AccountController(Controller):
+    path = "/account"
 
     @get("/", name="account_home")
     async def home(
@@ -31,34 +61,7 @@ class AccountController(PaymentTabs, Controller):
         done: FromQuery[str | None] = None,
     ) -> Response[Any]:
         speak(me)
-        view = await portal.overview(db, me.id or 0, clock.now())
-        paid_invoice = next((i for i in view.invoices if paid and i.number == paid), None)
-        promo = None
-        if paid_invoice is not None and paid_invoice.vehicle_id is not None:
-            # After paying: offer AutoPay for that vehicle with the default usable card.
-            entry = next((a for a in view.autopay if a.vehicle.id == paid_invoice.vehicle_id), None)
-            usable = [c for c in await cards.list_cards(db, me.id or 0, view.today) if c.usable]
-            if (
-                entry is not None
-                and not entry.enrolled
-                and usable
-                and view.account.location.accepts_payments
-            ):
-                promo = {
-                    "vehicle": entry.vehicle,
-                    "card": usable[0],
-                    "days": entry.vehicle.billing_cycle_days,
-                }
-        return render(
-            "account/home.html",
-            me=me,
-            view=view,
-            location=view.account.location,
-            paid_invoice=paid_invoice,
-            promo=promo,
-            notice=notice_for(done),
-            live_link=await portal.live_link(db, me.id or 0, clock.now()),
-        )
+        return await _home(db, me, clock, paid=paid, notice=notice_for(done))
 
     @post("/language", name="account_language")
     async def set_language(
@@ -78,18 +81,10 @@ class AccountController(PaymentTabs, Controller):
         except client_language.UnknownLanguage as exc:
             speak(me)
             form.error("language", exc.message)
-            view = await portal.overview(db, me.id or 0, clock.now())
-            return render(
-                "account/home.html",
-                status_code=422,
-                me=me,
-                view=view,
-                location=view.account.location,
-                paid_invoice=None,
-                promo=None,
-                notice=None,
-                form=form,
-                live_link=await portal.live_link(db, me.id or 0, clock.now()),
-            )
+            return await _home(db, me, clock, form=form, status_code=422)
         # The new language is the page's from now on: it replaces an earlier switch's choice.
         return Redirect(f"/account?done=language_set&lang={lang}", status_code=303)
+
+
+# Every controller of My Account, for the app's routes.
+CONTROLLERS = (AccountController, MakePaymentController, CardsController, AutopayController)

@@ -1,6 +1,9 @@
 """Request-scoped dependencies: the database session and the signed-in user, whose session
 ends after a spell without activity (staff 30 minutes, clients 15) and a while after sign-in
-(8 hours), whatever they do."""
+(8 hours), whatever they do.
+
+The one module of app/web that imports app.store (tests/unit/test_layers.py): the session and
+the signed-in user come from here; whatever else a controller shows, a service returns."""
 
 from __future__ import annotations
 
@@ -8,7 +11,8 @@ import re
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from functools import lru_cache
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from litestar import Request
@@ -18,13 +22,17 @@ from litestar.exceptions import HTTPException
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.clock import Clock
+from app.domain.summary import OpenInvoice
 from app.settings import Settings
+from app.store import hot_reads, search
+from app.store.db import connection_gone as connection_gone  # was the connection lost?
 from app.store.models import Client, StaffUser
 from app.web import sessions
 
 Db = NamedDependency[AsyncSession]
 ClockDep = NamedDependency[Clock]
 SettingsDep = NamedDependency[Settings]
+U = TypeVar("U", StaffUser, Client)
 
 
 class LoginRequired(HTTPException):
@@ -51,6 +59,24 @@ async def release_connection(db: AsyncSession) -> None:
     await db.commit()
 
 
+# -- the hot reads: on the request session's plain connection (store/hot_reads.py) ------------
+async def read_account(
+    db: AsyncSession, client_id: int, *, latest_link: bool = False
+) -> hot_reads.AccountView | None:
+    """The client, its location and vehicles (and its newest payment link), or None."""
+    return await hot_reads.account(db, client_id, latest_link=latest_link)
+
+
+async def read_open_invoices(db: AsyncSession, client_id: int) -> list[OpenInvoice]:
+    """The account's open invoices with what is still due on each."""
+    return await hot_reads.open_invoices(db, client_id)
+
+
+async def search_clients(db: AsyncSession, needle: search.Needle) -> search.Results:
+    """Client search (the rules: store/search.py's needle)."""
+    return await hot_reads.search_clients(db, needle)
+
+
 def provide_settings(state: State) -> Settings:
     return state.settings  # type: ignore[no-any-return]
 
@@ -68,6 +94,11 @@ class Area:
 
 STAFF = Area("plus", "staff_id", lambda s: s.staff_idle_seconds)
 CLIENT = Area("account", "client_id", lambda s: s.client_idle_seconds)
+
+# `last_seen` is written at most this often when nothing else in the session changed: a session
+# read again is not written again, so a person clicking around costs one store read per request.
+# The idle timeout counts from it, so it may end up to this much early.
+SEEN_EVERY_SECONDS = 60
 
 # A form posted into an ended session is kept for after sign-in (see auth.py), but never these.
 _SECRET_FIELD = re.compile(r"pass|cvc|cvv|card.?number", re.IGNORECASE)
@@ -112,7 +143,7 @@ async def signed_in(request: Request[Any, Any, Any], area: Area) -> int | None:
     if now - seen > area.idle_seconds(settings):
         await _end(request, area, "idle", user_id)
         return None
-    if now != seen:
+    if now - seen >= SEEN_EVERY_SECONDS:
         session["last_seen"] = now
     return user_id
 
@@ -155,30 +186,50 @@ async def _resumable_form(request: Request[Any, Any, Any]) -> list[list[str]] | 
     return fields
 
 
+async def _signed_in_user(
+    request: Request[Any, Any, Any], db: Db, area: Area, model: type[U], user_id: int | None
+) -> U:
+    """The `model` row of the id signed in to `area`, else LoginRequired; a session whose user
+    is gone (or no longer active) is cleared."""
+    if user_id is None:
+        raise LoginRequired(area.name)
+    user = await db.get(model, user_id)
+    if user is None or not getattr(user, "active", True):
+        request.clear_session()
+        raise LoginRequired(area.name)
+    return user
+
+
+@lru_cache(maxsize=1024)
+def _kept_staff(staff_id: int, email: str, name: str, role: str) -> StaffUser:
+    """The staff member a session keeps, built once per process for each (id, email, name,
+    role): never added to a database session, only read (id, name, role)."""
+    return StaffUser(id=staff_id, email=email, name=name, role=role, password_hash="", active=True)
+
+
 async def provide_staff(request: Request[Any, Any, Any], db: Db) -> StaffUser:
+    """The signed-in staff member, from the session: it keeps who they are (id, role, name,
+    email) with their version as of then (store/staff_versions.py), read with the session in
+    one round trip, so a request asks the database nothing. A version that moved (disabled,
+    new role), or a session that has none yet (just signed in), reads the row again."""
     staff_id = await signed_in(request, STAFF)
     if staff_id is None:
-        raise LoginRequired("plus")
-    user = await db.get(StaffUser, staff_id)
-    if user is None or not user.active:
-        request.clear_session()
-        raise LoginRequired("plus")
-    if _session(request).get("role") != user.role:
+        raise LoginRequired(STAFF.name)
+    session, version = _session(request), sessions.staff_version(request)
+    kept = session.get("staff")
+    if isinstance(kept, dict) and kept.get("v") == version:
+        return _kept_staff(staff_id, kept["email"], kept["name"], kept["role"])
+    user = await _signed_in_user(request, db, STAFF, StaffUser, staff_id)
+    if session.get("role") != user.role:
         # New powers (or fewer), new session id: an id seen before the change is worth nothing.
-        _session(request)["role"] = user.role
+        session["role"] = user.role
         sessions.rotate(request)
+    session["staff"] = {"email": user.email, "name": user.name, "role": user.role, "v": version}
     return user
 
 
 async def provide_client_user(request: Request[Any, Any, Any], db: Db) -> Client:
-    client_id = await signed_in(request, CLIENT)
-    if client_id is None:
-        raise LoginRequired("account")
-    client = await db.get(Client, client_id)
-    if client is None:
-        request.clear_session()
-        raise LoginRequired("account")
-    return client
+    return await _signed_in_user(request, db, CLIENT, Client, await signed_in(request, CLIENT))
 
 
 def require_role(user: StaffUser, *roles: str) -> None:

@@ -12,11 +12,9 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
 
 from app.adapters.sms.outbox import OutboxSms
-from app.services import reminders, sms_events
+from app.services import reminders, sms, sms_events
 from app.services.sms import TOKEN_MARK
 from app.services.sms_worker import deliver_due
-from app.store import queries
-from app.store.models import SmsMessage
 from app.web.deps import ClockDep, Db, SettingsDep
 from app.web.forms import Form, is_htmx, parse_id, read_form
 from app.web.render import render
@@ -57,7 +55,7 @@ class DevController(Controller):
     path = "/dev"
 
     async def _inbox(self, request: Request[Any, Any, Any], db: Db) -> list[Any]:
-        messages = await queries.recent_sms(db)
+        messages = await sms.recent(db)
         phone = request.app.state.sms
         shown = []
         for m in messages:
@@ -115,7 +113,7 @@ class DevController(Controller):
         """Reply to a text as its recipient would: the same path as Twilio's inbound webhook
         (sms_events.inbound, from = the text's recipient). Then the answer is delivered to the
         dev phone at once, so it is in the inbox when the page comes back."""
-        message = await db.get(SmsMessage, message_id)
+        message = await sms.message(db, message_id)
         if message is None:
             raise NotFoundException("No such text.")
         form = await read_form(request)

@@ -1,7 +1,10 @@
-"""Turn exceptions into pages: login redirects, clear 4xx pages, and logged 500s."""
+"""Turn exceptions into pages: login redirects, clear 4xx pages, 503s when the database is busy
+or its connection was lost (a GET lost that way runs once more first: `RetryDroppedReads`), and
+logged 500s for the rest."""
 
 from __future__ import annotations
 
+import copy
 import logging
 from typing import Any
 from urllib.parse import quote
@@ -9,14 +12,20 @@ from urllib.parse import quote
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotFoundException, PermissionDeniedException
 from litestar.response import Redirect
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.i18n import gettext as _
 from app.web import language
-from app.web.deps import LoginRequired
+from app.web.deps import LoginRequired, connection_gone
 from app.web.forms import is_htmx
 from app.web.render import render
 
 log = logging.getLogger("monitorpay.errors")
+
+RETRY_AFTER_SECONDS = 2
+READS = frozenset({"GET", "HEAD"})
+# Scope state between `RetryDroppedReads` and `server_error`: a second run is on offer / wanted.
+_RETRY_OFFERED, _RETRY_WANTED = "dropped_read_retry_offered", "dropped_read_retry_wanted"
 
 
 def _request_id(request: Request[Any, Any, Any]) -> str:
@@ -79,6 +88,12 @@ def _id_out_of_range(exc: Exception) -> bool:
 def busy(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """The database pool stayed exhausted past its timeout: answer at once, never hang."""
     log.warning("request_id=%s event=pool_exhausted", _request_id(request))
+    return unavailable(request)
+
+
+def unavailable(request: Request[Any, Any, Any]) -> Response[Any]:
+    """503 in the reader's language with Retry-After: the database is busy or was out of reach
+    for a moment. Nothing is lost by asking again; a payer is told to look before paying."""
     template = "errors/_error.html" if is_htmx(request) else "errors/error.html"
     response = render(
         template,
@@ -91,13 +106,60 @@ def busy(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
         status=503,
         request_id=_request_id(request),
     )
-    response.headers["Retry-After"] = "2"
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response
+
+
+def _dropped_connection(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """The database connection was lost mid-request (the pool has discarded it). A read asks
+    `RetryDroppedReads` for a second run, and this answer is dropped; otherwise 503."""
+    state = request.scope.setdefault("state", {})
+    again = state.get(_RETRY_OFFERED) is True
+    state[_RETRY_WANTED] = again
+    log.warning(
+        "request_id=%s event=db_connection_lost method=%s retry=%s error=%s",
+        _request_id(request),
+        request.method,
+        again,
+        type(exc).__name__,
+    )
+    return unavailable(request)
+
+
+class RetryDroppedReads:
+    """A GET or HEAD whose database connection was lost runs once more, on a fresh connection
+    (the pool has discarded the lost one). Reads only: a POST is never run twice, whatever
+    failed. Sits inside the session middleware; the session is put back as it came in, so the
+    second run sees what the first one did."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("method") not in READS:
+            await self.app(scope, receive, send)
+            return
+        state = scope.setdefault("state", {})  # type: ignore[typeddict-item]
+        state[_RETRY_OFFERED] = True
+        session = copy.deepcopy(scope.get("session"))
+
+        async def unless_retried(message: Message) -> None:
+            if not state.get(_RETRY_WANTED):  # else the first run's 503 is not sent
+                await send(message)
+
+        await self.app(scope, receive, unless_retried)
+        if not state.pop(_RETRY_WANTED, False):
+            return
+        state[_RETRY_OFFERED] = False
+        scope["session"] = session  # type: ignore[typeddict-unknown-key]
+        await self.app(scope, receive, send)
 
 
 def server_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     if _id_out_of_range(exc):
         return http_error(request, NotFoundException())
+    if connection_gone(exc):
+        return _dropped_connection(request, exc)
     request_id = _request_id(request)
     log.exception("request_id=%s unhandled error on %s", request_id, request.method)
     template = "errors/_error.html" if is_htmx(request) else "errors/error.html"

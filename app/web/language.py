@@ -8,11 +8,12 @@ tools, webhooks and the sandbox are always English.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from http.cookies import SimpleCookie
 from urllib.parse import parse_qs
 
 from litestar.datastructures import MutableScopeHeaders
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import Message, Scope
 
 from app import i18n
 
@@ -22,8 +23,11 @@ COOKIE_MAX_AGE = 365 * 24 * 3600
 VARIES = ("/pay", "/account")
 
 
+_ENGLISH_TREES = tuple(p + "/" for p in ENGLISH_ONLY)
+
+
 def _english_only(path: str) -> bool:
-    return any(path == p or path.startswith(p + "/") for p in ENGLISH_ONLY)
+    return path in ENGLISH_ONLY or path.startswith(_ENGLISH_TREES)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -77,37 +81,34 @@ def set_cookie_header(lang: i18n.Lang, secure: bool) -> str:
     return cookie + ("; Secure" if secure else "")
 
 
-class LanguageMiddleware:
-    """Chooses the request's language before anything renders, and keeps the switch's choice."""
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """One request's language, chosen before anything renders (web/security.RequestMiddleware
+    calls `choose` first thing), and what its answer must say about it."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    remember: i18n.Lang | None  # the switch's choice, kept in the cookie
+    varies: bool  # a page that changes with the reader's language says so to caches
+    secure: bool
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
+    def headers(self, message: Message) -> None:
+        """The response start's Set-Cookie (the switch) and Vary (pages that vary)."""
+        if self.remember is None and not self.varies:
             return
-        lang, explicit, remember = pick(scope)
-        scope.setdefault("state", {})[CHOSEN] = True
-        path = scope.get("path", "")
-        varies = path.startswith(VARIES) or path == "/"
-        secure = scope.get("scheme") == "https"
+        headers = MutableScopeHeaders.from_message(message)
+        if self.remember is not None:
+            headers.add("set-cookie", set_cookie_header(self.remember, self.secure))
+        if self.varies:
+            vary = [v.strip() for v in (headers.get("vary") or "").split(",") if v.strip()]
+            for name in ("Accept-Language", "Cookie"):
+                if name.lower() not in (v.lower() for v in vary):
+                    vary.append(name)
+            headers["vary"] = ", ".join(vary)
 
-        async def send_wrapper(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableScopeHeaders.from_message(message)
-                if remember is not None:
-                    headers.add("set-cookie", set_cookie_header(remember, secure))
-                if varies:
-                    vary = [v.strip() for v in (headers.get("vary") or "").split(",") if v.strip()]
-                    for name in ("Accept-Language", "Cookie"):
-                        if name.lower() not in (v.lower() for v in vary):
-                            vary.append(name)
-                    headers["vary"] = ", ".join(vary)
-            await send(message)
 
-        i18n.choose(lang, explicit=explicit)
-        try:
-            await self.app(scope, receive, send_wrapper)
-        finally:
-            i18n.choose(i18n.DEFAULT)
+def choose(scope: Scope) -> Choice:
+    """Pick the request's language (i18n.choose; the caller goes back to the default after)."""
+    lang, explicit, remember = pick(scope)
+    scope.setdefault("state", {})[CHOSEN] = True
+    path = scope.get("path", "")
+    i18n.choose(lang, explicit=explicit)
+    return Choice(remember, path.startswith(VARIES) or path == "/", scope.get("scheme") == "https")

@@ -1,15 +1,19 @@
-"""Request rate limits per client address, with Litestar's rate-limit middleware on the shared
-"limits" store (Redis, or files on one machine), so every instance counts together.
+"""Request rate limits, on the shared "limits" store (Redis, or files on one machine), so every
+instance counts together.
 
-- `/pay/...` (the page, the form post, confirm, receipt): a payer loads the page, posts once or
-  twice and reads a receipt; the bank-wait page reloads every 5 s. 60 a minute leaves room
-  for all of that and stops token guessing at a trickle (a token has 256 random bits anyway).
+- `/pay/{token}...`: limits that stop attackers, not payers. Carrier-grade NAT puts thousands of
+  phones behind one address, so a payer is never limited by address for a link that exists:
+  - guessing: answers "not found" (an unknown or malformed token) are counted per address;
+    past PAY_MISSES_PER_MINUTE an address is refused any link not seen working before.
+  - use: each link (known by its token's hash, never the token) takes
+    PAY_REQUESTS_PER_MINUTE requests a minute from everyone together: a payer loads the page,
+    posts once or twice and reads a receipt; the bank-wait page reloads every 5 s.
 - `/webhooks/...`: the processor and the SMS provider call from a few addresses, in bursts
-  after an outage; 600 a minute. A refused webhook is retried by its sender.
+  after an outage; 600 a minute per address. A refused webhook is retried by its sender.
 
 An address is `request.client.host` (web/auth.py: client_address). Behind a proxy it is only
 the payer's when the server trusts that proxy's X-Forwarded-For (uvicorn's
-FORWARDED_ALLOW_IPS); otherwise every payer shares the proxy's address and its limit.
+FORWARDED_ALLOW_IPS); otherwise every payer shares the proxy's address.
 
 The counters are read and written without a lock across instances (the store has no atomic
 increment), so two instances may each let a request through at the limit: a limit against
@@ -18,7 +22,10 @@ floods, not an exact quota. Sign-in throttling needs exactness and lives in the 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+from dataclasses import dataclass, field
 from time import time
 from typing import TYPE_CHECKING, Any
 
@@ -40,12 +47,18 @@ from app.web.sessions import store_set
 if TYPE_CHECKING:
     from litestar import Request
     from litestar.stores.base import Store
-    from litestar.types import Receive, Scope, Send
+    from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 PAY_PER_MINUTE = 60
+PAY_MISSES_PER_MINUTE = 30
 WEBHOOKS_PER_MINUTE = 600
 STORE = "limits"
-LIMITED = ("/pay/", "/webhooks/")  # the prefixes of rate_limits() below
+LIMITED = ("/webhooks/",)  # the prefixes of the generic limits in rate_limits() below
+WINDOW_SECONDS = 60
+# How long a link counts as "seen working" for an address over its guessing limit: longer
+# than a link lives (10 minutes), so its payer is never refused for a neighbour's guessing.
+KNOWN_LINK_SECONDS = 3600
+TOO_MANY = "Too many requests from your connection. Please wait {seconds} seconds and try again."
 
 
 class RateLimitPage(RateLimitMiddleware):
@@ -70,16 +83,8 @@ class RateLimitPage(RateLimitMiddleware):
                 await self.set_cached_history(key=key, cache_object=cache_object, store=store)
         if refused:
             retry_after = max(1, math.ceil(cache_object.reset - time()))
-            response = errors.http_error(
-                request,
-                TooManyRequestsException(
-                    detail="Too many requests from your connection. "
-                    f"Please wait {retry_after} seconds and try again."
-                ),
-            )
-            response.headers["Retry-After"] = str(retry_after)
-            response.headers.update(self.create_response_headers(cache_object))
-            await response.to_asgi_response(app=None, request=request)(scope, receive, send)
+            headers = self.create_response_headers(cache_object)
+            await _refuse(request, retry_after, headers, scope, receive, send)
             return
         await self.app(scope, receive, self.create_send_wrapper(send, cache_object))
 
@@ -87,6 +92,98 @@ class RateLimitPage(RateLimitMiddleware):
         cache_object.history = [int(time()), *cache_object.history]
         expires_in = DURATION_VALUES[self.unit]
         await store_set(store, key, encode_json(cache_object), expires_in=expires_in)
+
+
+async def _refuse(
+    request: Request[Any, Any, Any],
+    retry_after: int,
+    headers: dict[str, str],
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+) -> None:
+    """The app's error page, 429, with `Retry-After` (raised as an exception, the headers
+    would be dropped by the page)."""
+    response = errors.http_error(
+        request, TooManyRequestsException(detail=TOO_MANY.format(seconds=retry_after))
+    )
+    response.headers["Retry-After"] = str(retry_after)
+    response.headers.update(headers)
+    await response.to_asgi_response(app=None, request=request)(scope, receive, send)
+
+
+@dataclass
+class Window:
+    """The times (whole seconds) of the requests counted in the last minute."""
+
+    times: list[int] = field(default_factory=list)
+
+    @classmethod
+    async def load(cls, store: Store, key: str, now: int) -> Window | None:
+        raw = await store.get(key)
+        if raw is None:
+            return None
+        return cls([t for t in json.loads(raw) if t > now - WINDOW_SECONDS])
+
+    def full(self, limit: int) -> bool:
+        return len(self.times) >= limit
+
+    def retry_after(self, now: int) -> int:
+        return max(1, min(self.times) + WINDOW_SECONDS - now) if self.times else 1
+
+    async def count(self, store: Store, key: str, now: int, keep_seconds: int) -> None:
+        self.times.append(now)
+        await store_set(store, key, json.dumps(self.times), expires_in=keep_seconds)
+
+
+def _link_key(path: str) -> str:
+    """The link a /pay/ address names, by its token's hash (the token itself is never kept)."""
+    token = path.removeprefix("/pay/").split("/", 1)[0]
+    return "pay-link:" + hashlib.sha256(token.encode()).hexdigest()[:32]
+
+
+class PayLimits:
+    """`/pay/...`: per link for links that exist, per address for guesses (see the module)."""
+
+    def __init__(self, app: ASGIApp, *, per_link: int, misses: int) -> None:
+        self.app, self.per_link, self.misses = app, per_link, misses
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope.get("path", "").startswith("/pay/"):
+            await self.app(scope, receive, send)
+            return
+        app = scope["litestar_app"]
+        store = app.stores.get(STORE)
+        request: Request[Any, Any, Any] = app.request_class(scope)
+        now = int(time())
+        link_key = _link_key(request.url.path)
+        miss_key = "pay-miss:" + client_address(request)
+        link = await Window.load(store, link_key, now)
+        # A link seen working is limited by its use; anything else by its address's guesses.
+        misses = None if link is not None else await Window.load(store, miss_key, now)
+        window, limit = (link, self.per_link) if link is not None else (misses, self.misses)
+        if window is not None and window.full(limit):
+            headers = {"RateLimit-Limit": str(limit)}
+            await _refuse(request, window.retry_after(now), headers, scope, receive, send)
+            return
+        status = await _status_of(self.app, scope, receive, send)
+        if status == 404:  # an unknown or malformed token: a guess
+            await (misses or Window()).count(store, miss_key, now, WINDOW_SECONDS)
+        else:
+            await (link or Window()).count(store, link_key, now, KNOWN_LINK_SECONDS)
+
+
+async def _status_of(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> int:
+    """Run the app, passing its answer on; returns the answer's status."""
+    seen = {"status": 0}
+
+    async def watch(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            seen["status"] = int(message["status"])
+        await send(message)
+
+    await app(scope, receive, watch)
+    return seen["status"]
 
 
 def _limit(prefix: str, per_minute: int) -> DefineMiddleware:
@@ -106,10 +203,13 @@ def _limit(prefix: str, per_minute: int) -> DefineMiddleware:
 
 
 def rate_limits(settings: Settings) -> list[DefineMiddleware]:
-    """The middleware entries for `create_app` (PAY_REQUESTS_PER_MINUTE and
-    WEBHOOK_REQUESTS_PER_MINUTE; servers under test raise them: a hundred phones there share
-    one address)."""
+    """The middleware entries for `create_app` (PAY_REQUESTS_PER_MINUTE per link,
+    PAY_MISSES_PER_MINUTE and WEBHOOK_REQUESTS_PER_MINUTE per address)."""
     return [
-        _limit("/pay/", settings.pay_requests_per_minute),
+        DefineMiddleware(
+            PayLimits,
+            per_link=settings.pay_requests_per_minute,
+            misses=settings.pay_misses_per_minute,
+        ),
         _limit("/webhooks/", settings.webhook_requests_per_minute),
     ]

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency, Provide
 from litestar.exceptions import NotFoundException, ValidationException
 from litestar.params import FromPath
 from litestar.response import Redirect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain import links as link_rules
-from app.domain.errors import InvalidDays, InvalidPhone
+from app.domain.errors import DomainError, InvalidDays, InvalidPhone, StaleSummary
 from app.domain.periods import local_today
 from app.domain.phone import national
 from app.domain.summary import (
@@ -23,13 +24,11 @@ from app.domain.summary import (
     parse_choice,
     past_due_total,
 )
-from app.services import client_language, send_link
+from app.services import accounts, autopay, client_language, send_link
+from app.services.accounts import AccountView, PaymentLink
 from app.services.summary import NotFound, PaymentsNotAccepted, summarize
-from app.store import queries, reads
-from app.store.models import PaymentLink
-from app.store.reads import AccountView
-from app.web.deps import ClockDep, Db, SettingsDep, Staff
-from app.web.forms import Form, is_htmx, parse_id, parse_whole, read_form
+from app.web.deps import ClockDep, Db, SettingsDep, Staff, read_account, read_open_invoices
+from app.web.forms import Form, is_htmx, parse_id, read_form
 from app.web.render import render
 
 VARY = {"Vary": "HX-Request"}
@@ -83,7 +82,7 @@ def link_view(link: PaymentLink, now: datetime) -> LinkView:
 async def account_or_404(
     db: AsyncSession, client_id: int, *, latest_link: bool = False
 ) -> AccountView:
-    account = await reads.account(db, client_id, latest_link=latest_link)
+    account = await read_account(db, client_id, latest_link=latest_link)
     if account is None:
         raise NotFoundException()
     return account
@@ -106,8 +105,62 @@ def client_header_context(account: AccountView, past_due_cents: int) -> dict[str
 async def header_with_open_invoices(
     db: AsyncSession, account: AccountView, now: datetime
 ) -> tuple[dict[str, Any], list[OpenInvoice]]:
-    invoices = await reads.open_invoices(db, account.client.id)
+    invoices = await read_open_invoices(db, account.client.id)
     return client_header_context(account, past_due_cents(account, invoices, now)), invoices
+
+
+@dataclass(frozen=True)
+class ClientPage:
+    """What every handler of a client's PLUS pages starts from: who asks, the request's
+    session and time, and the client's account (404 when there is no such client)."""
+
+    staff: Any  # the signed-in StaffUser (the `staff` dependency)
+    db: AsyncSession
+    now: datetime
+    account: AccountView
+
+    @property
+    def client_id(self) -> int:
+        return self.account.client.id
+
+    async def header(self, **values: Any) -> tuple[dict[str, Any], list[OpenInvoice]]:
+        """The client header's context (with the past-due alert), the staff member, the time
+        and `values`, and the open invoices it was computed from."""
+        ctx, invoices = await header_with_open_invoices(self.db, self.account, self.now)
+        ctx.update(staff=self.staff, now=self.now, **values)
+        return ctx, invoices
+
+    def at(self, now: datetime) -> ClientPage:
+        """The same page at another time (after a call to the processor)."""
+        return replace(self, now=now)
+
+    async def reread(self, now: datetime) -> ClientPage:
+        """The page at `now` with the account read again (after a service wrote in its own
+        sessions): nothing of this session's copies is kept."""
+        self.db.expunge_all()
+        account = await account_or_404(self.db, self.client_id)
+        return ClientPage(self.staff, self.db, now, account)
+
+
+# The clock comes from the app's state, not a dependency: a provider whose dependencies resolve
+# one at a time (db, then staff) spares Litestar a task group per request.
+async def provide_client_page(
+    request: Request[Any, Any, Any], staff: Staff, db: Db, client_id: FromPath[int]
+) -> ClientPage:
+    now = request.app.state.clock.now()
+    return ClientPage(staff, db, now, await account_or_404(db, client_id))
+
+
+async def provide_client_page_with_link(
+    request: Request[Any, Any, Any], staff: Staff, db: Db, client_id: FromPath[int]
+) -> ClientPage:
+    """The page with the client's newest payment link (the client page's Send panel)."""
+    account = await account_or_404(db, client_id, latest_link=True)
+    return ClientPage(staff, db, request.app.state.clock.now(), account)
+
+
+CLIENT_PAGE = {"page": Provide(provide_client_page)}
+Page = NamedDependency[ClientPage]
 
 
 def fragment_or_page(
@@ -123,36 +176,27 @@ def fragment_or_page(
 
 class PlusController(Controller):
     path = "/plus"
+    dependencies = CLIENT_PAGE
 
-    @get("/clients/{client_id:int}", name="plus_client")
-    async def client_page(
-        self,
-        request: Request[Any, Any, Any],
-        staff: Staff,
-        db: Db,
-        clock: ClockDep,
-        client_id: FromPath[int],
-    ) -> Response[Any]:
-        now = clock.now()
-        account = await account_or_404(db, client_id, latest_link=True)
-        latest = account.latest_link
-        ctx, _ = await header_with_open_invoices(db, account, now)
-        ctx.update(staff=staff, tab="info", state="closed", form=Form(), now=now)
+    @get(
+        "/clients/{client_id:int}",
+        name="plus_client",
+        dependencies={"page": Provide(provide_client_page_with_link)},
+    )
+    async def client_page(self, request: Request[Any, Any, Any], page: Page) -> Response[Any]:
+        ctx, _ = await page.header(tab="info", state="closed", form=Form())
+        latest = page.account.latest_link
         if latest is not None:
-            view = link_view(latest, now)
+            view = link_view(latest, page.now)
             if not view.final or request.query_params.get("sent"):
                 ctx.update(state="sent", lv=view)
         return render("plus/client.html", headers=VARY, **ctx)
 
     @post("/clients/{client_id:int}/language", name="plus_client_language")
     async def set_language(
-        self,
-        request: Request[Any, Any, Any],
-        staff: Staff,
-        db: Db,
-        clock: ClockDep,
+        self, request: Request[Any, Any, Any], staff: Staff, db: Db, clock: ClockDep,
         client_id: FromPath[int],
-    ) -> Response[Any]:
+    ) -> Response[Any]:  # fmt: skip
         """The language the client's texts and pages come in (Account Information)."""
         form = await read_form(request)
         try:
@@ -171,28 +215,19 @@ class PlusController(Controller):
         return Redirect(f"/plus/clients/{client_id}?language=saved", status_code=303)
 
     @get("/clients/{client_id:int}/send-link", name="plus_send_link_form")
-    async def send_link_form(
-        self,
-        request: Request[Any, Any, Any],
-        staff: Staff,
-        db: Db,
-        clock: ClockDep,
-        client_id: FromPath[int],
-    ) -> Response[Any]:
+    async def send_link_form(self, request: Request[Any, Any, Any], page: Page) -> Response[Any]:
         """Open the form (no query) or Get Summary (vehicle_id and days given)."""
-        now = clock.now()
-        account = await account_or_404(db, client_id)
-        ctx, invoices = await header_with_open_invoices(db, account, now)
+        account = page.account
         params = request.query_params
         form = Form(values={k: str(params.get(k, "")) for k in ("vehicle_id", "days", "phone")})
-        ctx.update(staff=staff, tab="info", form=form, now=now, state="form")
+        ctx, invoices = await page.header(tab="info", form=form, state="form")
         status = 200
         if not account.location.accepts_payments:
             ctx["state"] = "closed"
             form.error("form", PaymentsNotAccepted.message)
             status = 409
         elif "vehicle_id" in params or "days" in params:
-            summary, status = _get_summary(account, form, now, invoices)
+            summary, status = _get_summary(account, form, page.now, invoices)
             if summary is not None:
                 ctx.update(state="summary", summary=summary)
                 if not form.get("phone"):
@@ -205,161 +240,143 @@ class PlusController(Controller):
 
     @post("/clients/{client_id:int}/links", name="plus_send_link")
     async def send_message(
-        self,
-        request: Request[Any, Any, Any],
-        staff: Staff,
-        db: Db,
-        clock: ClockDep,
-        settings: SettingsDep,
-        client_id: FromPath[int],
+        self, request: Request[Any, Any, Any], staff: Staff, page: Page, settings: SettingsDep
     ) -> Response[Any]:
-        now = clock.now()
-        account = await account_or_404(db, client_id)
         form = await read_form(request)
-        ctx, invoices = await header_with_open_invoices(db, account, now)
-        ctx.update(staff=staff, tab="info", form=form, now=now, state="summary")
-        if not account.location.accepts_payments:
-            form.error("form", PaymentsNotAccepted.message)
-            ctx["state"] = "closed"
-            return fragment_or_page(request, "plus/_send_link.html", "plus/client.html", ctx, 409)
-        summary, status = _get_summary(account, form, now, invoices)
-        if summary is None:
-            ctx["state"] = "form"
+        ctx, invoices = await page.header(tab="info", form=form, state="summary")
+
+        def answer(status: int, state: str = "summary") -> Response[Any]:
+            ctx["state"] = state
             return fragment_or_page(
                 request, "plus/_send_link.html", "plus/client.html", ctx, status
             )
+
+        if not page.account.location.accepts_payments:
+            form.error("form", PaymentsNotAccepted.message)
+            return answer(409, "closed")
+        summary, status = _get_summary(page.account, form, page.now, invoices)
+        if summary is None:
+            return answer(status, "form")
         ctx["summary"] = summary
-        # What staff reviewed, to refuse sending if the amount moved since; never the amount.
-        reviewed_text = form.get("reviewed_total_cents")
-        reviewed = parse_whole(reviewed_text, max_digits=9)
         try:
             sent = await send_link.send(
-                db,
+                page.db,
                 staff=staff,
-                client_id=client_id,
+                client_id=page.client_id,
                 vehicle_id=summary.vehicle_id,
                 days=summary.days,
                 raw_phone=form.get("phone"),
-                reviewed_total_cents=reviewed,
-                now=now,
+                # The fingerprint of the summary staff reviewed: a send is refused if the summary
+                # moved since (period, invoices or amount), never only if the total did.
+                reviewed=form.get("reviewed"),
+                now=page.now,
                 ttl_seconds=settings.link_ttl_seconds,
                 base_url=settings.base_url,
                 company=settings.company_name,
                 box=request.app.state.box,
             )
-        except (InvalidPhone, send_link.OptedOut) as exc:
-            form.error("phone", exc.message)
-            return fragment_or_page(request, "plus/_send_link.html", "plus/client.html", ctx, 422)
-        except (send_link.TooManyLinks, send_link.TooManyTexts) as exc:
-            form.error("form", exc.message)
-            return fragment_or_page(request, "plus/_send_link.html", "plus/client.html", ctx, 429)
-        except (send_link.SummaryChanged, NothingPastDue) as exc:  # the account moved meanwhile
-            form.error("form", exc.message)
-            return fragment_or_page(request, "plus/_send_link.html", "plus/client.html", ctx, 409)
+        except DomainError as exc:
+            field, status, message = _send_refusal(exc)
+            form.error(field, message)
+            return answer(status)
         if not is_htmx(request):
             return Redirect(
-                f"/plus/clients/{client_id}?sent={sent.link.id}#send-link", status_code=303
+                f"/plus/clients/{page.client_id}?sent={sent.link.id}#send-link", status_code=303
             )
-        ctx.update(state="sent", lv=link_view(sent.link, now), just_sent=True)
+        ctx.update(state="sent", lv=link_view(sent.link, page.now), just_sent=True)
         return render("plus/_send_link.html", headers=VARY, **ctx)
 
     @get("/clients/{client_id:int}/links/{link_id:int}/status", name="plus_link_status")
     async def link_status(
-        self,
-        request: Request[Any, Any, Any],
-        staff: Staff,
-        db: Db,
-        clock: ClockDep,
-        client_id: FromPath[int],
-        link_id: FromPath[int],
+        self, request: Request[Any, Any, Any], page: Page, link_id: FromPath[int]
     ) -> Response[Any]:
-        link = await db.get(PaymentLink, link_id)
-        if link is None or link.client_id != client_id:
+        link = await accounts.link(page.db, page.client_id, link_id)
+        if link is None:
             raise NotFoundException()
         if not is_htmx(request):
-            return Redirect(f"/plus/clients/{client_id}/links#link-{link_id}", status_code=303)
-        account = await account_or_404(db, client_id)
-        view = link_view(link, clock.now())
+            return Redirect(f"/plus/clients/{page.client_id}/links#link-{link_id}", status_code=303)
+        view = link_view(link, page.now)
         headers = dict(VARY)
         if view.status == "paid":  # the client page redraws the vehicles' paid-through dates
             headers["HX-Trigger"] = "link-paid"
-        return render(
-            "plus/_link_status.html",
-            headers=headers,
-            lv=view,
-            client=account.client,
-            tz=account.location.timezone,
-        )
+        return _link_status(page, view, headers)
 
     @get("/clients/{client_id:int}/vehicles", name="plus_client_vehicles")
     async def vehicles(
-        self,
-        request: Request[Any, Any, Any],
-        staff: Staff,
-        db: Db,
-        clock: ClockDep,
-        client_id: FromPath[int],
+        self, request: Request[Any, Any, Any], page: Page, settings: SettingsDep
     ) -> Response[Any]:
-        """The vehicles panel (and the past-due alert, out of band), read again after a link
-        was paid; a plain request gets the client page."""
+        """The vehicles panel with each vehicle's AutoPay status (and the past-due alert, out
+        of band): read once the client page has loaded, and again after a link was paid; a
+        plain request gets the client page."""
         if not is_htmx(request):
-            return Redirect(f"/plus/clients/{client_id}", status_code=303)
-        account = await account_or_404(db, client_id)
-        ctx, _ = await header_with_open_invoices(db, account, clock.now())
+            return Redirect(f"/plus/clients/{page.client_id}", status_code=303)
+        ctx, _ = await header_with_open_invoices(page.db, page.account, page.now)
+        ctx["autopay"] = await autopay.staff_view(page.db, page.account, settings.retry_days)
         return render("plus/_vehicles_refresh.html", headers=VARY, oob=True, **ctx)
 
     @post("/clients/{client_id:int}/links/{link_id:int}/cancel", name="plus_link_cancel")
     async def cancel_link(
-        self,
-        request: Request[Any, Any, Any],
-        staff: Staff,
-        db: Db,
-        clock: ClockDep,
-        client_id: FromPath[int],
-        link_id: FromPath[int],
+        self, request: Request[Any, Any, Any], staff: Staff, page: Page, link_id: FromPath[int]
     ) -> Response[Any]:
-        now = clock.now()
-        link = await db.get(PaymentLink, link_id)
-        if link is None or link.client_id != client_id:
+        client_id = page.client_id
+        link = await accounts.link(page.db, client_id, link_id)
+        if link is None:
             raise NotFoundException()
         error = None
         try:
             link = await send_link.cancel(
-                db, staff=staff, client_id=client_id, link_id=link_id, now=now
+                page.db, staff=staff, client_id=client_id, link_id=link_id, now=page.now
             )
         except send_link.LinkNotCancellable as exc:
             error = exc.message
-            await db.refresh(link)
-        account = await account_or_404(db, client_id)
+            link = await accounts.link(page.db, client_id, link_id)
+            assert link is not None
         if not is_htmx(request):
             return Redirect(f"/plus/clients/{client_id}/links#link-{link_id}", status_code=303)
-        return render(
-            "plus/_link_status.html",
-            status_code=409 if error else 200,
-            headers=VARY,
-            lv=link_view(link, now),
-            client=account.client,
-            tz=account.location.timezone,
-            error=error,
-        )
+        view = link_view(link, page.now)
+        return _link_status(page, view, VARY, status_code=409 if error else 200, error=error)
 
     @get("/clients/{client_id:int}/links", name="plus_client_links")
-    async def links_tab(
-        self,
-        request: Request[Any, Any, Any],
-        staff: Staff,
-        db: Db,
-        clock: ClockDep,
-        client_id: FromPath[int],
-    ) -> Response[Any]:
-        now = clock.now()
-        account = await account_or_404(db, client_id)
-        ctx, _ = await header_with_open_invoices(db, account, now)
-        rows = await queries.client_links(db, client_id)
-        ctx.update(
-            staff=staff, tab="links", rows=[(r, link_view(r.link, now)) for r in rows], now=now
+    async def links_tab(self, page: Page) -> Response[Any]:
+        rows = await accounts.links(page.db, page.client_id)
+        ctx, _ = await page.header(
+            tab="links", rows=[(r, link_view(r.link, page.now)) for r in rows]
         )
         return render("plus/links.html", headers=VARY, **ctx)
+
+
+def _link_status(
+    page: ClientPage, view: LinkView, headers: dict[str, str], status_code: int = 200, **extra: Any
+) -> Response[Any]:
+    return render(
+        "plus/_link_status.html",
+        status_code=status_code,
+        headers=headers,
+        lv=view,
+        client=page.account.client,
+        tz=page.account.location.timezone,
+        **extra,
+    )
+
+
+def _send_refusal(exc: DomainError) -> tuple[str, int, str]:
+    """Why a link was not sent, as (field, status, message) for the form."""
+    if isinstance(exc, InvalidPhone | send_link.OptedOut):
+        return "phone", 422, exc.message
+    if isinstance(exc, send_link.TooManyLinks | send_link.TooManyTexts):
+        return "form", 429, exc.message
+    if isinstance(exc, StaleSummary):  # the account moved meanwhile: staff's words
+        return (
+            "form",
+            409,
+            (
+                "The amount changed since you reviewed it (the account was updated). Review the "
+                "new Total Due Amount, then send."
+            ),
+        )
+    if isinstance(exc, NothingPastDue):  # paid meanwhile: nothing past due to send on its own
+        return "form", 409, exc.message
+    raise exc
 
 
 def _get_summary(

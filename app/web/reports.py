@@ -8,12 +8,13 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from litestar import Controller, Request, Response, get
+from litestar.di import NamedDependency, Provide
 from litestar.params import QueryParameter
 
 from app.domain.reports import BadRange, parse_range
 from app.services import reports
 from app.web.deps import ClockDep, Db, Forbidden, Staff
-from app.web.forms import is_htmx
+from app.web.forms import is_htmx, text_errors
 from app.web.render import render
 from app.web.report_charts import charts
 
@@ -35,6 +36,12 @@ async def _report(
     (the typed values kept)."""
     now = clock.now()
     locations = await reports.locations(db)
+    typed = {"from": start, "to": end, "location": location}
+    refused = text_errors(typed)
+    if refused:  # shown again without the refused text
+        kept = {k: "" if k in refused else v for k, v in typed.items()}
+        filters = reports.Filters(kept["from"], kept["to"], kept["location"])
+        return {"filters": filters, "locations": locations, "errors": refused}, 400
     filters = reports.Filters(start=start, end=end, location=location)
     ctx: dict[str, Any] = {"filters": filters, "locations": locations, "errors": {}}
     try:
@@ -61,22 +68,26 @@ async def _report(
     return ctx, 200
 
 
+async def provide_report(
+    staff: Staff, db: Db, clock: ClockDep, start: From = "", end: To = "", location: Where = ""
+) -> tuple[dict[str, Any], int]:
+    """The report for the query, for a supervisor or admin (else 403); the page and the CSV."""
+    _allowed(staff)
+    return await _report(db, clock, start, end, location)
+
+
+Asked = NamedDependency[tuple[dict[str, Any], int]]  # provided as "asked" (provide_report)
+
+
 class ReportsController(Controller):
     path = "/plus"
+    dependencies = {"asked": Provide(provide_report)}
 
     @get("/reports", name="plus_reports")
     async def page(
-        self,
-        request: Request[Any, Any, Any],
-        staff: Staff,
-        db: Db,
-        clock: ClockDep,
-        start: From = "",
-        end: To = "",
-        location: Where = "",
+        self, request: Request[Any, Any, Any], staff: Staff, asked: Asked
     ) -> Response[Any]:
-        _allowed(staff)
-        ctx, status = await _report(db, clock, start, end, location)
+        ctx, status = asked
         # Back or Forward to an address htmx pushed: htmx asks again (no history cache) and
         # puts the answer in <body>, so that answer is the whole page.
         restoring = request.headers.get("hx-history-restore-request") == "true"
@@ -84,17 +95,8 @@ class ReportsController(Controller):
         return render(name, status_code=status, headers=VARY, staff=staff, nav="reports", **ctx)
 
     @get("/reports.csv", name="plus_reports_csv")
-    async def csv(
-        self,
-        staff: Staff,
-        db: Db,
-        clock: ClockDep,
-        start: From = "",
-        end: To = "",
-        location: Where = "",
-    ) -> Response[Any]:
-        _allowed(staff)
-        ctx, status = await _report(db, clock, start, end, location)
+    async def csv(self, asked: Asked) -> Response[Any]:
+        ctx, status = asked
         if status != 200:
             text = "\r\n".join(ctx["errors"].values()) + "\r\n"
             return Response(text, status_code=status, media_type="text/plain; charset=utf-8")

@@ -8,7 +8,8 @@ from litestar import Controller, Request, Response, get
 from litestar.params import FromQuery
 
 from app.store import search
-from app.web.deps import Db, Staff
+from app.web.deps import Db, Staff, search_clients
+from app.web.forms import text_errors
 from app.web.plus import fragment_or_page
 
 
@@ -19,9 +20,10 @@ class SearchController(Controller):
     async def home(
         self, request: Request[Any, Any, Any], staff: Staff, db: Db, q: FromQuery[str] = ""
     ) -> Response[Any]:
-        q = q.strip()[: search.MAX_QUERY]
+        errors = text_errors({"q": q})
+        q = "" if errors else q.strip()[: search.MAX_QUERY]
         needle = search.needle(q)
-        found = await search.search_clients(db, needle) if needle else search.Results([], False)
+        found = await search_clients(db, needle) if needle else search.Results([], False)
         return fragment_or_page(
             request,
             "plus/_search_results.html",
@@ -35,5 +37,7 @@ class SearchController(Controller):
                 "limit": search.LIMIT,
                 "candidates": search.CANDIDATES,
                 "min_chars": search.MIN_CHARS,
+                "errors": errors,
             },
+            400 if errors else 200,
         )

@@ -1,4 +1,5 @@
-"""Response headers every response gets, a request id for logs, and strict ids in paths.
+"""Response headers every response gets, and the one middleware of every routed request: its
+id for logs, its language, strict ids in paths.
 
 The headers are set by an app-level `before_send` hook, not a route middleware: Litestar answers
 an unknown path or method in its router, before any route middleware runs, and those answers
@@ -15,7 +16,9 @@ from litestar.datastructures import MutableScopeHeaders
 from litestar.exceptions import NotFoundException
 from litestar.types import ASGIApp, BeforeMessageSendHookHandler, Message, Receive, Scope, Send
 
+from app import i18n, logs
 from app.settings import Settings
+from app.web import language
 
 log = logging.getLogger("monitorpay.http")
 
@@ -104,7 +107,10 @@ def loose_path_id(scope: Scope) -> str | None:
 
 
 class RequestMiddleware:
-    """Per routed request: a request id, one log line, and ids in the path written strictly."""
+    """Per routed request, in one layer: a request id (in scope state, and in the logs' context
+    variable so every line written while serving it carries it), the language (web/language.py:
+    chosen before anything renders, so error pages from the layers inside speak it), ids in the
+    path written strictly, and one log line."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -116,19 +122,25 @@ class RequestMiddleware:
         request_id = secrets.token_hex(6)
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
-        status_holder = {"status": 0}
+        status = 0
+        choice = language.choose(scope)
 
         async def send_wrapper(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
-                status_holder["status"] = message["status"]
+                status = message["status"]
+                choice.headers(message)
             await send(message)
 
+        token = logs.request_id.set(request_id)
         try:
             if loose_path_id(scope) is not None:
-                status_holder["status"] = 404
+                status = 404
                 raise NotFoundException()
             await self.app(scope, receive, send_wrapper)
         finally:
+            i18n.choose(i18n.DEFAULT)
+            logs.request_id.reset(token)
             path = scope.get("path", "")
             if path.startswith("/pay/"):
                 path = "/pay/<token>"  # never log a link token
@@ -137,6 +149,6 @@ class RequestMiddleware:
                 request_id,
                 scope.get("method"),
                 path,
-                status_holder["status"],
+                status,
                 (time.perf_counter() - started) * 1000,
             )

@@ -9,13 +9,16 @@ On top of Litestar's server-side backend:
 - an empty session is not stored (anonymous pages and webhooks write nothing);
 - an unchanged session is not written again;
 - a request that started before the session was ended elsewhere (signed out in another tab or
-  on another instance) does not bring it back when it answers.
+  on another instance) does not bring it back when it answers;
+- a staff session is read with its staff member's version (store/staff_versions.py) in the
+  same round trip: one Lua call on Redis (`staff_version(request)` says what it was).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from weakref import WeakKeyDictionary
 
 from litestar.datastructures import Cookie, MutableScopeHeaders
 from litestar.middleware.session.server_side import (
@@ -23,6 +26,7 @@ from litestar.middleware.session.server_side import (
     ServerSideSessionConfig,
 )
 from litestar.stores.file import FileStore
+from litestar.stores.redis import RedisStore
 from litestar.types import Empty
 from litestar.utils.dataclass import extract_dataclass_items
 
@@ -41,6 +45,28 @@ def _notes(scope: Scope) -> dict[str, Any]:
     state: dict[str, Any] = scope.setdefault("state", {})  # type: ignore[typeddict-item]
     notes: dict[str, Any] = state.setdefault(_NOTES, {})
     return notes
+
+
+# The session and, when it is a staff member's, their version: one round trip. ARGV[1] is the
+# version keys' full prefix; '' stands for a missing key.
+_LOAD = """
+local s = redis.call('GET', KEYS[1])
+if not s then return {'', ''} end
+local ok, d = pcall(cjson.decode, s)
+local v = false
+if ok and type(d) == 'table' and type(d['staff_id']) == 'number' then
+  v = redis.call('GET', ARGV[1] .. string.format('%d', d['staff_id']))
+end
+return {s, v or ''}
+"""
+
+
+_scripts: WeakKeyDictionary[Any, Any] = WeakKeyDictionary()  # per Redis client: its _LOAD
+
+
+def staff_version(request: Request[Any, Any, Any]) -> str:
+    """The signed-in staff member's version as read with this request's session ("" if none)."""
+    return str(_notes(request.scope).get("staff_version", ""))
 
 
 def rotate(request: Request[Any, Any, Any]) -> None:
@@ -74,13 +100,36 @@ class SessionBackend(ServerSideSessionBackend):
     async def load_from_connection(
         self, connection: ASGIConnection[Any, Any, Any, Any]
     ) -> dict[str, Any]:
-        raw = None
+        raw: bytes | None = None
+        version: str | None = ""
         session_id = connection.cookies.get(self.config.key)
         if session_id and session_id != "null":
             store = self.config.get_store_from_app(connection.scope["app"])
-            raw = await self.get(session_id, store=store)
-        _notes(connection.scope)["loaded"] = raw
-        return self.deserialize_data(raw) if raw is not None else {}
+            raw, version = await self._load(store, session_id)
+        notes = _notes(connection.scope)
+        notes["loaded"] = raw
+        data = self.deserialize_data(raw) if raw is not None else {}
+        if version is None:  # not read with the session (a file store): read it now
+            staff_id = data.get("staff_id")
+            found = await store.get(self._version_key(staff_id)) if staff_id else None
+            version = found.decode() if found is not None else ""
+        notes["staff_version"] = version
+        return data
+
+    def _version_key(self, staff_id: object) -> str:
+        prefix: str = getattr(self.config, "staff_version_prefix", "")
+        return f"{prefix}{staff_id}"
+
+    async def _load(self, store: Store, session_id: str) -> tuple[bytes | None, str | None]:
+        """The session's bytes and, on Redis, its staff member's version (None: not read)."""
+        if not isinstance(store, RedisStore) or self.config.renew_on_access:
+            return await self.get(session_id, store=store), None
+        script = _scripts.get(store._redis)
+        if script is None:
+            script = _scripts[store._redis] = store._redis.register_script(_LOAD)
+        prefix = store._make_key(self._version_key(""))
+        raw, version = await script(keys=[store._make_key(session_id)], args=[prefix])
+        return (raw or None), (version.decode() if isinstance(version, bytes) else str(version))
 
     def _cookie(self, headers: MutableScopeHeaders, value: str, **extra: Any) -> None:
         params = dict(
@@ -133,3 +182,4 @@ class SessionBackend(ServerSideSessionBackend):
 @dataclass
 class SessionConfig(ServerSideSessionConfig):
     _backend_class = SessionBackend  # type: ignore[assignment]
+    staff_version_prefix: str = ""  # the key of a staff member's version, before their id

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import logging
+import re
 from html import escape
 from typing import Any
 
 from litestar import Request, Response, post
 
 from app.domain.errors import DomainError
+from app.domain.numbers import parse_id
 from app.services import reminders, sms_events
 from app.services.webhooks import handle_stripe_event
 from app.web.deps import ClockDep, Db, SettingsDep
 
 log = logging.getLogger("monitorpay.webhooks")
+# Twilio's id of a message: two letters ("SM", "MM") and 32 hex digits; nothing else is a key.
+MESSAGE_SID = re.compile(r"[A-Z]{2}[0-9a-fA-F]{32}")
 
 
 @post("/webhooks/stripe", name="stripe_webhook", status_code=200)
@@ -67,6 +71,7 @@ async def twilio_status(
         provider_ref=form.get("MessageSid", ""),
         provider_status=form.get("MessageStatus", ""),
         now=clock.now(),
+        message_id=parse_id(request.query_params.get("sms_id")),  # ours, in the signed URL
     )
     return Response({"received": True, "result": done})
 
@@ -81,12 +86,15 @@ async def twilio_inbound(
     form, refused = await _twilio_form(request, settings)
     if refused is not None:
         return refused
+    # A text Twilio delivers again (it did not hear our 200) is answered once, by its id.
+    sid = form.get("MessageSid", "")
     word = await sms_events.inbound(
         db,
         from_number=form.get("From", ""),
         body=form.get("Body", ""),
         now=clock.now(),
         reply=reminders.ReplyContext.from_settings(settings, request.app.state.box),
+        event_id=f"twilio:{sid}" if MESSAGE_SID.fullmatch(sid) else "",
     )
     reply = ""
     if word == "help":

@@ -22,6 +22,10 @@ from tests.conftest import NOW
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 REQUIRE_E2E = os.environ.get("REQUIRE_E2E") == "1"
+INSTALL_CHROMIUM = (
+    "install it with: sudo apt-get update && sudo apt-get install -y chromium"
+    " (or run .ci/run), or point CHROMIUM_PATH at a Chromium binary"
+)
 LAUNCH_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -87,8 +91,12 @@ def browser(sqlite_template: tuple[Path, Path]) -> Iterator[Any]:
     # sync API starts an event loop in this thread.
     if not Path(CHROMIUM).exists():
         if REQUIRE_E2E:
-            pytest.fail(f"REQUIRE_E2E=1 but Chromium is missing at {CHROMIUM}")
-        pytest.skip("Chromium not installed (set REQUIRE_E2E=1 to make this a failure)")
+            pytest.fail(
+                f"REQUIRE_E2E=1 (the default of `make test`) but Chromium is missing at {CHROMIUM}:"
+                f" {INSTALL_CHROMIUM}; or run `make test REQUIRE_E2E=0` to skip the browser tests",
+                pytrace=False,
+            )
+        pytest.skip(f"Chromium not installed at {CHROMIUM} ({INSTALL_CHROMIUM})")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

@@ -25,8 +25,7 @@ def test_maria_pays_for_her_civic_and_turns_on_autopay(
     page.get_by_role("link", name="Payment", exact=True).click()
     expect(page.locator(".tabs [aria-current=page]")).to_have_text("Make a Payment")
     page.wait_for_load_state()
-    vehicle = page.get_by_label("Vehicle")
-    vehicle.select_option(label=vehicle.locator("option", has_text="Civic").inner_text())
+    page.get_by_role("radio", name="2018 Honda Civic", exact=False).check()
     settled(page)
     page.get_by_label("14 days").check()
     expect(page.locator("#total-due")).to_have_text("$48.71")  # updated in place
@@ -40,8 +39,8 @@ def test_maria_pays_for_her_civic_and_turns_on_autopay(
     page.get_by_label("Use a new card").check()
     expect(page.get_by_label("Card number")).to_be_visible()
     pay = page.get_by_role("button", name="Make Payment")
-    expect(pay).to_be_enabled()  # never disabled: what is missing is said next to it
-    pay.click()
+    expect(pay).to_have_attribute("aria-disabled", "true")  # inactive until the card is given
+    pay.click(force=True)  # pressed anyway: what is missing is said next to it
     expect(page.get_by_label("Card number")).to_be_focused()
     expect(page.locator("#cc-number-error")).to_contain_text("Enter the card number")
     assert live_server.app.state.gateway.successful_charge_count == 0
@@ -123,13 +122,13 @@ def test_make_a_payment_in_spanish_at_320_px_by_keyboard_alone(
     assert no_horizontal_scroll(page)
     shot(page, artifacts_dir, "account-kbd-01-make-a-payment-es-320")
 
-    # The vehicle by arrow key: the Payment Summary is redrawn, focus stays on the select and
-    # the new total is said.
-    tab_to(page, lambda f: f["id"] == "vehicle_id")
+    # The vehicle by arrow key within its cards: the Payment Summary is redrawn, focus stays on
+    # the vehicle and the new total is said.
+    tab_to(page, lambda f: f["name"] == "vehicle_id")
     page.keyboard.press("ArrowDown")
     settled(page)
     expect(page.locator("#payment-summary")).to_contain_text("Camry")
-    assert focused(page)["id"] == "vehicle_id"
+    assert focused(page)["name"] == "vehicle_id"
     total = page.locator("#total-due").inner_text()
     expect(page.locator("#live-announcer")).to_contain_text(total)
     expect(page.locator("#covers")).to_contain_text("Si paga ahora")

@@ -24,8 +24,7 @@ def test_james_pays_only_his_past_due_balance_in_my_account(
 
     page.get_by_role("link", name="Payment", exact=True).click()
     page.wait_for_load_state()
-    vehicle = page.get_by_label("Vehicle")
-    vehicle.select_option(label=vehicle.locator("option", has_text="F-150").inner_text())
+    page.get_by_role("radio", name="2015 Ford F-150", exact=False).check()
     settled(page)
     expect(page.locator("#total-due")).not_to_have_text("$90.00")  # 30 days + past due first
     page.get_by_label("Past due balance only ($90.00)").check()

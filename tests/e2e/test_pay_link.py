@@ -61,7 +61,7 @@ def test_james_pays_the_link_on_a_phone_after_a_decline(
     expect(page.locator("#no-js")).to_have_count(0)  # <noscript>: JavaScript runs here
     expect(page.locator("[data-time-left]")).to_be_visible()  # next to the button too
     pay = page.get_by_role("button", name="Make Payment")
-    expect(pay).to_be_enabled()  # never disabled without saying why
+    expect(pay).to_have_attribute("aria-disabled", "true")  # inactive until card and terms
     assert no_horizontal_scroll(page)
     shot(page, artifacts_dir, "pay-01-page-360")
     for width in (320, 414):  # the small and large ends of phones
@@ -72,8 +72,9 @@ def test_james_pays_the_link_on_a_phone_after_a_decline(
     shot(page, artifacts_dir, "pay-01c-page-320")
     page.set_viewport_size({"width": 360, "height": 740})
 
-    # Make Payment with nothing typed says what is missing, next to each field.
-    pay.click()
+    # Make Payment with nothing typed says what is missing, next to each field (force: an
+    # inactive button can still be pressed, to learn why; Playwright would wait for it).
+    pay.click(force=True)
     expect(page.get_by_label("Card number")).to_be_focused()
     expect(page.locator("#cc-number-error")).to_contain_text("Enter the card number")
     expect(page.locator("#cc-zip-error")).to_contain_text("ZIP code")
@@ -86,7 +87,7 @@ def test_james_pays_the_link_on_a_phone_after_a_decline(
     assert violations(page) == [], "missing card details"
 
     fill_card(page, "4000 0000 0000 0002")
-    pay.click()  # the terms are still not accepted: said next to the box, focus on it
+    pay.click(force=True)  # the terms are still not accepted: said next to the box, focus on it
     expect(page.get_by_label("I authorize a one-time charge")).to_be_focused()
     expect(page.locator("#cc-number-error")).to_be_hidden()
     page.get_by_label("I authorize a one-time charge").check()

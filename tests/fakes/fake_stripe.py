@@ -28,6 +28,18 @@ as intents change (`payment_intent.succeeded`, `.processing`, `.requires_action`
 `.payment_failed`, `.canceled`, `charge.refunded`); `event()` builds one and `deliver()` posts it
 signed, so a test chooses when, how often and in which order events arrive.
 
+Disputes: `pm_card_createDispute` (Stripe's 4000 0000 0000 0259) charges, then the bank disputes
+it at once as fraudulent (`charge.dispute.created`, status `needs_response`, evidence due in 7
+days); `update_dispute()` and `close_dispute()` move it as the card's bank does (`.updated`,
+`.closed`). A lost dispute takes its amount off what the intent kept (`_lost`).
+
+A rate limit, as Stripe's (25 requests a second in test mode): with `rate_per_second`, a request
+past that many in the last second (a sliding window over every request) is answered 429 before
+any work, with `Retry-After` (whole seconds until a slot frees) and `rate_limit_headers`; nothing
+is stored under its idempotency key, so the same request may be sent again. `rate_limited`
+counts those answers; `peak_per_second()` is the most requests it did work for in any second.
+The `rate_limit` knob's 429s carry `rate_limit_headers` too (e.g. Stripe-Should-Retry: false).
+
 Failures, each a count of requests it hits (only requests to `fault_path`, when set):
 `drop_connections`, `fail_500` and `rate_limit` (429) fail before any work is done;
 `lose_answers` (close without answering) and `fail_500_after` (answer 500) fail after the work is
@@ -43,6 +55,7 @@ import hashlib
 import hmac
 import itertools
 import json
+import math
 import re
 import threading
 import time
@@ -69,12 +82,20 @@ TEST_CARDS: dict[str, tuple[str, str, str]] = {
     "pm_card_authenticationRequired": ("visa", "3184", "3ds"),
     "pm_card_chargeDeclined": ("visa", "0002", "generic_decline"),
     "pm_card_chargeDeclinedInsufficientFunds": ("visa", "9995", "insufficient_funds"),
+    "pm_card_chargeDeclinedLostCard": ("visa", "9987", "lost_card"),
+    "pm_card_chargeDeclinedProcessingError": ("visa", "0119", "processing_error"),
     "pm_card_chargeDeclinedExpiredCard": ("visa", "0069", "expired_card"),
     "pm_card_chargeDeclinedIncorrectCvc": ("visa", "0127", "incorrect_cvc"),
+    "pm_card_createDispute": ("visa", "0259", "dispute"),  # charged, then disputed
 }
 DECLINES: dict[str, tuple[str, str]] = {  # decline_code -> (code, message)
     "generic_decline": ("card_declined", "Your card was declined."),
     "insufficient_funds": ("card_declined", "Your card has insufficient funds."),
+    "lost_card": ("card_declined", "Your card was declined."),
+    "processing_error": (
+        "processing_error",
+        "An error occurred while processing your card. Try again in a little bit.",
+    ),
     "expired_card": ("expired_card", "Your card has expired."),
     "incorrect_cvc": ("incorrect_cvc", "Your card's security code is incorrect."),
     "authentication_required": (
@@ -186,12 +207,17 @@ class FakeStripe:
     fail_500_after: int = 0  # after work: answer 500
     slow_seconds: float = 0.0  # after work: wait this long before answering
     fault_path: str | None = None  # when set, failures only hit requests to this exact path
+    rate_per_second: float = 0  # 0: no rate limit; else 429 past this many in any second
+    rate_limit_headers: dict[str, str] = field(default_factory=dict)  # sent with a rate 429
+    rate_limited: int = 0  # requests answered 429 by the rate limit
+    admitted_at: list[float] = field(default_factory=list)  # monotonic time of each admitted
     unsearchable: set[str] = field(default_factory=set)  # intent ids search does not see yet
     refund_status: str = "succeeded"  # "pending": new refunds are still settling
     payment_intents: dict[str, Json] = field(default_factory=dict)
     payment_methods: dict[str, Json] = field(default_factory=dict)
     customers: dict[str, Json] = field(default_factory=dict)
     payment_method_domains: dict[str, Json] = field(default_factory=dict)
+    disputes: dict[str, Json] = field(default_factory=dict)
     apple_pay_verifies: bool = True  # False: Apple could not fetch the association file
     _outcomes: dict[str, str] = field(default_factory=dict)  # entered PaymentMethod -> outcome
     _idempotent: dict[str, tuple[str, int, Json]] = field(default_factory=dict)
@@ -367,6 +393,30 @@ class FakeStripe:
             intent["amount_received"] = intent["amount"]
             self.charges.append(intent)
         self._emit(f"payment_intent.{status}", intent)
+
+    def peak_per_second(self) -> int:
+        """The most requests admitted within any one second (sliding)."""
+        with self._lock:
+            times = sorted(self.admitted_at)
+        peak, first = 0, 0
+        for last, t in enumerate(times):
+            while times[first] <= t - 1.0:
+                first += 1
+            peak = max(peak, last - first + 1)
+        return peak
+
+    def _over_rate(self) -> float | None:
+        """None when a request is admitted under the rate; else seconds until a slot frees."""
+        if self.rate_per_second <= 0:
+            return None
+        with self._lock:
+            now = time.monotonic()
+            recent = [t for t in self.admitted_at[-int(self.rate_per_second) - 1 :] if t > now - 1]
+            if len(recent) >= self.rate_per_second:
+                self.rate_limited += 1
+                return recent[-int(self.rate_per_second)] + 1.0 - now
+            self.admitted_at.append(now)
+            return None
 
     def _take_fault(self, path: str) -> tuple[str | None, float]:
         """The failure this request meets, if any (counted down), and its delay."""
@@ -602,9 +652,11 @@ class FakeStripe:
         outcome = self._outcomes.get(pm_id) or TEST_CARDS.get(pm_id, ("", "", "succeed"))[2]
         if outcome == "3ds" and off_session:
             outcome = "authentication_required"
-        if outcome in ("succeed", "processing"):
+        if outcome in ("succeed", "processing", "dispute"):
             intent["latest_charge"] = self._new_id("ch")
-            self._finish(intent, "succeeded" if outcome == "succeed" else "processing")
+            self._finish(intent, "processing" if outcome == "processing" else "succeeded")
+            if outcome == "dispute":
+                self._open_dispute(intent)
             return self._render_intent(intent, req.expand)
         if outcome == "3ds":
             intent["status"] = "requires_action"
@@ -670,6 +722,65 @@ class FakeStripe:
         intent["cancellation_reason"] = req.form.get("cancellation_reason")
         self._emit("payment_intent.canceled", intent)
         return self._render_intent(intent, req.expand)
+
+    # -- disputes: what the card's bank does -------------------------------------------------
+
+    def _open_dispute(self, intent: Json) -> None:
+        now = int(time.time())
+        dispute: Json = {
+            "id": self._new_id("du"),
+            "object": "dispute",
+            "amount": intent["amount_received"],
+            "balance_transactions": [],
+            "charge": intent["latest_charge"],
+            "payment_intent": intent["id"],
+            "created": now,
+            "currency": "usd",
+            "evidence_details": {
+                "due_by": now + 7 * 86400,
+                "has_evidence": False,
+                "past_due": False,
+                "submission_count": 0,
+            },
+            "is_charge_refundable": False,
+            "livemode": False,
+            "metadata": {},
+            "reason": "fraudulent",
+            "status": "needs_response",
+        }
+        self.disputes[dispute["id"]] = dispute
+        self._emit("charge.dispute.created", dispute)
+
+    def update_dispute(self, du_id: str, status: str) -> Json:
+        """The dispute moves on (e.g. evidence submitted: `under_review`). Returns a copy."""
+        with self._lock:
+            dispute = self.disputes[du_id]
+            dispute["status"] = status
+            self._emit("charge.dispute.updated", dispute)
+            return copy.deepcopy(dispute)
+
+    def close_dispute(self, du_id: str, status: str) -> Json:
+        """The bank decides: `won`, `lost` or `warning_closed`. Returns a copy."""
+        with self._lock:
+            dispute = self.disputes[du_id]
+            dispute["status"] = status
+            dispute["evidence_details"]["due_by"] = None
+            self._emit("charge.dispute.closed", dispute)
+            return copy.deepcopy(dispute)
+
+    def dispute_of(self, pi_id: str) -> Json:
+        with self._lock:
+            return copy.deepcopy(
+                next(d for d in self.disputes.values() if d["payment_intent"] == pi_id)
+            )
+
+    def _lost(self, pi_id: str) -> int:
+        """What lost disputes took back of the intent's charge."""
+        return sum(
+            d["amount"]
+            for d in self.disputes.values()
+            if d["payment_intent"] == pi_id and d["status"] == "lost"
+        )
 
     def _refunded(self, pi_id: str) -> int:
         return sum(
@@ -788,8 +899,12 @@ class _Handler(BaseHTTPRequestHandler):
             headers={k.lower(): v for k, v in self.headers.items()},
             form=dict(parse_qsl(raw if self.command == "POST" else split.query)),
         )
-        fault, delay = fake._take_fault(req.path)
+        wait = fake._over_rate()
+        fault, delay = ("rate_limit", 0.0) if wait is not None else fake._take_fault(req.path)
         extra: dict[str, str] = {}
+        if fault == "rate_limit":  # refused before any work, as Stripe does: ask again later
+            after = {} if wait is None else {"Retry-After": str(max(1, math.ceil(wait)))}
+            extra = after | fake.rate_limit_headers
         if fault in ("drop_connections", "fail_500", "rate_limit"):  # before any work
             with fake._lock:
                 fake.requests.append(req)

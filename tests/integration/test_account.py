@@ -43,7 +43,7 @@ def pay_data(page: Page, **extra: str) -> dict[str, str]:
     form = page.one("#pay-form")
     data = {
         "_csrf_token": page.csrf(),
-        "vehicle_id": form.select_one("#vehicle_id option[selected]")["value"],
+        "vehicle_id": form.select_one("input[name=vehicle_id][checked]")["value"],
         "days": form.select_one("input[name=days][checked]")["value"],
         "reviewed": page.one("input[name=reviewed]")["value"],
     }

@@ -23,7 +23,7 @@ def pay_form(page: Page, payment_method: str) -> dict[str, str]:
     form = page.one("#pay-form")
     return {
         "_csrf_token": page.csrf(),
-        "vehicle_id": form.select_one("#vehicle_id option[selected]")["value"],
+        "vehicle_id": form.select_one("input[name=vehicle_id][checked]")["value"],
         "days": form.select_one("input[name=days][checked]")["value"],
         "reviewed": page.one("input[name=reviewed]")["value"],
         "card": "new",

@@ -1,18 +1,23 @@
 import asyncio
+import contextlib
 import secrets
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from litestar.testing import AsyncTestClient
+from sqlalchemy import select
+from sqlmodel import col
 
 from app.clock import FixedClock
+from app.domain.errors import DomainError
 from app.main import create_app
 from app.services import sign_in
-from app.store.models import LoginThrottle
+from app.store.models import Client, Location, LoginThrottle, Vehicle
 from app.web import limits
 from tests.conftest import csrf_for, get_page, sign_in_client, sign_in_staff
 from tests.html import parse
+from tests.integration.test_pay import make_link
 
 
 async def test_healthz_checks_the_database(client: AsyncTestClient[Any]) -> None:
@@ -244,17 +249,87 @@ async def test_parallel_guesses_when_a_delay_ends_get_one_password_check(
 # -- request rate limits per address ----------------------------------------------------------
 
 
-async def test_pay_links_are_rate_limited_per_address(client: AsyncTestClient[Any]) -> None:
-    for _ in range(limits.PAY_PER_MINUTE):
+async def test_guessing_tokens_is_refused_per_address_with_retry_after(
+    client: AsyncTestClient[Any],
+) -> None:
+    for _ in range(limits.PAY_MISSES_PER_MINUTE):
         r = await client.get("/pay/" + secrets.token_urlsafe(32))
         assert r.status_code == 404
-    r = await client.post("/pay/" + secrets.token_urlsafe(32), data={})
-    assert r.status_code == 429
+    refused = [
+        await client.get("/pay/" + secrets.token_urlsafe(n))
+        for n in (32, 5, 32)  # malformed tokens count as guesses too
+    ]
+    r = refused[-1]
+    assert {x.status_code for x in refused} == {429}
     assert 1 <= int(r.headers["retry-after"]) <= 60
-    assert r.headers["ratelimit-limit"] == str(limits.PAY_PER_MINUTE)
+    assert r.headers["ratelimit-limit"] == str(limits.PAY_MISSES_PER_MINUTE)
     assert "Too many requests" in parse(r.text).text("main")
     assert r.headers["cache-control"] == "no-store"  # the security headers are still there
     assert (await client.get("/plus/login")).status_code == 200  # other pages are not limited
+
+
+async def test_two_hundred_random_tokens_from_one_address_end_in_429(
+    client: AsyncTestClient[Any],
+) -> None:
+    codes = [
+        (await client.get("/pay/" + secrets.token_urlsafe(32))).status_code for _ in range(200)
+    ]
+    assert codes.count(404) == limits.PAY_MISSES_PER_MINUTE
+    assert codes[limits.PAY_MISSES_PER_MINUTE :] == [429] * (200 - limits.PAY_MISSES_PER_MINUTE)
+
+
+async def _links(app: Any, how_many: int) -> list[str]:
+    """`how_many` live links, each for another client's first vehicle (sent as staff do)."""
+    async with app.state.sessionmaker() as s:
+        accounts = (
+            await s.execute(
+                select(col(Client.account_number), col(Vehicle.model))
+                .join(Vehicle, col(Vehicle.client_id) == col(Client.id))
+                .join(Location, col(Location.id) == col(Client.location_id))
+                .where(col(Location.payments_enabled), col(Location.processor_account) != "")
+                .order_by(col(Client.id), col(Vehicle.id))
+            )
+        ).all()
+    tokens: list[str] = []
+    for account, model in dict(reversed(accounts)).items():
+        with contextlib.suppress(DomainError):  # a number that opted out, a client paid up
+            tokens.append(await make_link(app, account=account, vehicle=model))
+        if len(tokens) == how_many:
+            return tokens
+    raise AssertionError(f"the demo data has fewer than {how_many} clients to send a link to")
+
+
+async def test_a_neighbours_guessing_does_not_stop_payers_on_open_links(
+    app: Any, client: AsyncTestClient[Any]
+) -> None:
+    """Carrier-grade NAT: many phones, one address. Links opened before a neighbour used up
+    the address's guesses keep working; the guesser (and any link not yet seen) is refused
+    until the minute is over."""
+    tokens = await _links(app, 10)
+    assert [(await client.get(f"/pay/{t}")).status_code for t in tokens] == [200] * 10
+    for _ in range(limits.PAY_MISSES_PER_MINUTE):
+        await client.get("/pay/" + secrets.token_urlsafe(32))
+    assert (await client.get("/pay/" + secrets.token_urlsafe(32))).status_code == 429
+    assert [(await client.get(f"/pay/{t}")).status_code for t in tokens] == [200] * 10
+
+
+async def test_twenty_valid_links_from_one_address_within_a_minute_pass(
+    app: Any, client: AsyncTestClient[Any]
+) -> None:
+    tokens = await _links(app, 20)
+    codes = []
+    for token in tokens:
+        for _ in range(3):  # open, reload, open again
+            codes.append((await client.get(f"/pay/{token}")).status_code)
+    assert codes == [200] * 60
+
+
+async def test_one_link_is_limited_by_its_use(client: AsyncTestClient[Any], app: Any) -> None:
+    (token,) = await _links(app, 1)
+    codes = [
+        (await client.get(f"/pay/{token}")).status_code for _ in range(limits.PAY_PER_MINUTE + 1)
+    ]
+    assert codes == [200] * limits.PAY_PER_MINUTE + [429]
 
 
 async def test_webhooks_are_rate_limited_per_address(

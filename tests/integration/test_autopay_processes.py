@@ -109,6 +109,9 @@ async def _run_two(env: dict[str, str]) -> list[int]:
     return [p.returncode or 0 for p in procs]
 
 
+@pytest.mark.books_unchecked(
+    "rewinds paid-through each round, under the periods paid in earlier rounds"
+)
 @pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
 async def test_two_autopay_processes_charge_each_vehicle_period_once(
     db_url: str, tmp_path: Path

@@ -71,3 +71,27 @@ def test_wallets_domain_is_a_command_and_refuses_the_sandbox(
 ) -> None:
     assert main(["wallets-domain"]) == 2  # the sandbox has no wallets to register
     assert "sandbox has no wallets" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("secret", "refused"),
+    [
+        (" " * 40, True),  # long, one character
+        ("ab" * 20, True),  # long, two characters
+        ("0123456789abcde" * 3, True),  # 45 characters, 15 different
+        ("0123456789abcdef" * 2, False),  # 32 characters, 16 different
+        ("short-but-varied-0123456789", True),  # 27 characters
+    ],
+)
+def test_prod_refuses_a_secret_key_that_is_short_or_has_little_variety(
+    env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    secret: str,
+    refused: bool,
+) -> None:
+    monkeypatch.setenv("APP_ENV", "prod")
+    monkeypatch.setenv("SECRET_KEY", secret)
+    assert main(["serve"]) == 2  # the sandbox is refused in any case
+    err = capsys.readouterr().err
+    assert ("SECRET_KEY is the default" in err) is refused

@@ -56,23 +56,31 @@ HOSTILE = [
     "00000000001",
     "$1,000,000,000,000.00",
     "85.00\n",
+    # C0 control characters: PostgreSQL refuses NUL in text (web/forms.py refuses them all)
+    "a\x00b",
+    "\x01",
+    "1\x1b",
+    "\x1f14",
+    "Carter\r\nx",
 ]
 # Fields that carry numbers (ids, days, amounts) or a processor token.
 NUMBER_FIELDS = {
     "vehicle_id", "quoted_vehicle_id", "days", "card", "card_id", "move_autopay_to", "amount",
-    "reviewed_total_cents", "pending_payment", "payment_method", "account_number",
+    "reviewed", "pending_payment", "payment_method", "account_number",
 }  # fmt: skip
 # Reported, not ours to fix here: the Secure Payment page answers a payment-method token the
 # processor cannot read (a hand-made one) with 503, as if the processor were down; it is the
 # payer's input, a 422. Remove this entry once app/web/pay.py maps InvalidPaymentMethod.
 KNOWN_5XX: set[tuple[str, str, int]] = set()
 # Every route with each of these; hypothesis draws from all of HOSTILE and beyond.
-SWEEP = ["²", "٣", "１４", "+1", " 1", "1_0", "", "\x00", "9" * 19, "9" * 5000]
+SWEEP = ["²", "٣", "１４", "+1", " 1", "1_0", "", "\x00", "a\x00b", "\x1b", "9" * 19, "9" * 5000]
 ONE_FIELD_AT_A_TIME = {"²"}  # also alone among valid values, field by field
 UNICODE_DIGITS = "²³¹٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵६७८९০১২৩０１２３４５６７８９𝟎𝟏𝟐𝟑⁰⁴₀₁①②⑭"
+C0 = "".join(map(chr, range(0x20)))
 hostile_text = st.one_of(
     st.sampled_from(HOSTILE),
     st.text(alphabet=UNICODE_DIGITS + "0123456789+-_ .,$e\x00\t\u00a0", max_size=24),
+    st.text(alphabet=C0 + "aé1 @.-", min_size=1, max_size=12),
     st.integers(min_value=-(10**40), max_value=10**40).map(str),
     st.text(max_size=12),
 )
@@ -275,9 +283,10 @@ def test_the_sweep_sees_the_routes_and_fields_that_matter(app: Litestar) -> None
     assert {"vehicle_id", "days", "card", "card_id", "amount", "payment_method"} <= form_fields()
 
 
+@pytest.mark.parametrize("db_url", ["sqlite", "postgres"], indirect=True)
 @pytest.mark.parametrize("value", SWEEP)
 async def test_hostile_numbers_in_every_field_of_every_route_are_never_a_server_error(
-    browsers: Browsers, value: str
+    browsers: Browsers, value: str, db_url: str
 ) -> None:
     failures = []
     fields = form_fields()
@@ -306,12 +315,15 @@ async def test_hostile_numbers_in_every_field_of_every_route_are_never_a_server_
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
+@pytest.mark.parametrize("db_url", ["sqlite", "postgres"], indirect=True)
 @given(data=st.data())
 async def test_no_hostile_input_anywhere_gives_a_server_error(
-    browsers: Browsers, data: st.DataObject
+    browsers: Browsers, data: st.DataObject, db_url: str
 ) -> None:
     """The property: whatever text arrives in any form field, query parameter or id in the
-    path of any route, among valid values or other hostile ones, the answer is not a 5xx."""
+    path of any route, among valid values or other hostile ones (NUL and the other control
+    characters among them), the answer is not a 5xx, on SQLite and on PostgreSQL (which
+    refuses NUL in text)."""
     route = data.draw(st.sampled_from(routes_of(browsers.app)), label="route")
     fields = {
         name: data.draw(st.sampled_from(browsers.plausible(name)) | hostile_text, label=name)
@@ -362,7 +374,7 @@ async def test_staff_forms_never_fail_with_a_server_error(
     cid = await james_id(session)
     token = await csrf_for(client, f"/plus/clients/{cid}")
     fields = {
-        "vehicle_id": value, "days": value, "phone": value, "reviewed_total_cents": value,
+        "vehicle_id": value, "days": value, "phone": value, "reviewed": value,
         "description": value, "amount": value, "due_date": value, "card_id": value,
         "request_key": value, "quoted_vehicle_id": value,
     }  # fmt: skip

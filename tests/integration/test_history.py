@@ -87,7 +87,8 @@ async def test_add_new_invoice_validates_then_adds_and_audits(
         headers=HX,
     )
     page = parse(r.text)
-    assert "Enter a description" in page.text("#inv-description-error")
+    # Neither a charge of the catalog nor words: the picker says so (test_charge_catalog.py).
+    assert "Choose a charge" in page.text("#inv-charge-error")
     assert "due date" in page.text("#inv-due-error")
 
     r = await client.post(

@@ -23,8 +23,10 @@ from app.clock import FixedClock
 from app.domain.links import hash_token
 from app.main import create_app
 from app.services import payments, reconcile
+from app.services.payments import apply as applying
 from app.store.db import make_engine, make_sessionmaker
 from app.store.models import Client, Invoice, Payment, PaymentAllocation, PaymentLink, Vehicle
+from tests.books import books_balance, unresolved
 from tests.conftest import sign_in_staff
 from tests.html import parse
 from tests.integration.test_history import card_ids
@@ -79,43 +81,6 @@ async def link_payments(maker: Any, token: str) -> tuple[PaymentLink, list[Payme
             .all()
         )
         return link, list(pays)
-
-
-async def books_balance(maker: Any) -> None:
-    """Allocations add up to what payments kept (amount less refunds), payment by payment."""
-    async with maker() as s:
-        kept = dict(
-            (
-                await s.execute(
-                    select(
-                        col(Payment.id), col(Payment.amount_cents) - col(Payment.refunded_cents)
-                    ).where(col(Payment.status).in_(("succeeded", "partially_refunded")))
-                )
-            ).all()
-        )
-        allocated = dict(
-            (
-                await s.execute(
-                    select(
-                        col(PaymentAllocation.payment_id), func.sum(PaymentAllocation.amount_cents)
-                    ).group_by(col(PaymentAllocation.payment_id))
-                )
-            ).all()
-        )
-    assert {p: allocated.get(p, 0) for p in kept} == kept
-
-
-async def unresolved(maker: Any) -> int:
-    async with maker() as s:
-        return int(
-            (
-                await s.execute(
-                    select(func.count())
-                    .select_from(Payment)
-                    .where(col(Payment.status).in_(("pending", "unknown")))
-                )
-            ).scalar_one()
-        )
 
 
 @pytest.fixture
@@ -216,16 +181,16 @@ async def test_the_database_failing_after_the_charge_is_confirming_then_recorded
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     token = await make_link(app)
-    real = payments.apply_success
+    real = applying.apply_success
 
     async def connection_dropped(*args: Any, **kwargs: Any) -> Any:
         raise ConnectionResetError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(payments, "apply_success", connection_dropped)
+    monkeypatch.setattr(applying, "apply_success", connection_dropped)
     r = await pay(client, token, GOOD)
     assert r.status_code == 202 and "Nothing was charged" not in r.text
     assert charges(app) == 1
-    monkeypatch.setattr(payments, "apply_success", real)
+    monkeypatch.setattr(applying, "apply_success", real)
     clock.advance(minutes=1)
     await reconcile.run(maker, app.state.gateway, clock)
     link, [p] = await link_payments(maker, token)

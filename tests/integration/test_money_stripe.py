@@ -15,7 +15,7 @@ from sqlmodel import col
 from app.clock import FixedClock
 from app.services import reconcile
 from app.store.models import AuditEvent, Invoice, Payment, PaymentAllocation, Refund, SmsMessage
-from tests.conftest import sign_in_client
+from tests.conftest import sign_in_client, sign_in_staff
 from tests.fakes.fake_stripe import FakeStripe
 from tests.html import parse
 from tests.integration.test_account_stripe import pay_form
@@ -200,3 +200,42 @@ async def test_a_challenge_completed_just_as_reconcile_cancels_is_applied_not_dr
     [p] = await payments_of(app, token)
     assert p.status == "succeeded" and len(fake.charges) == 1
     assert (await link_of(app, token)).status == "paid"
+
+
+async def test_a_success_for_another_amount_is_refunded_in_full_with_a_note_for_staff(
+    client: AsyncTestClient[Any], app: Litestar, fake: FakeStripe
+) -> None:
+    """Stripe reports a success whose amount is not the payment's (the intent was changed at
+    Stripe while 3-D Secure waited): nothing is applied, the whole charge goes back, and staff
+    read why in Account History and the audit trail."""
+    token = await make_link(app)
+    assert (await submit(client, token, "pm_card_authenticationRequired")).status_code == 200
+    [p] = await payments_of(app, token)
+    intent_id = str(p.processor_ref)
+    fake.payment_intents[intent_id]["amount"] = TOTAL_CENTS + 1000
+    done = fake.complete_action(intent_id)
+    r = await post_webhook(client, event("payment_intent.succeeded", done))
+    assert r.json()["result"] == "amount_mismatch_refunded"
+    assert fake.net_charged(intent_id) == 0
+    assert [rf["amount"] for rf in fake.refunds] == [TOTAL_CENTS + 1000]
+    [p] = await payments_of(app, token)
+    assert p.status == "refunded" and p.refunded_cents == p.amount_cents == TOTAL_CENTS + 1000
+    assert await count(app, PaymentAllocation, col(PaymentAllocation.payment_id) == p.id) == 0
+    assert (await link_of(app, token)).status != "paid"
+    async with app.state.sessionmaker() as s:
+        [refund] = (await s.execute(select(Refund).where(col(Refund.payment_id) == p.id))).scalars()
+        [audit] = (
+            await s.execute(
+                select(AuditEvent).where(col(AuditEvent.action) == "payment.amount_mismatch")
+            )
+        ).scalars()
+    note = "The processor charged $192.01, not the $182.01 this payment was for"
+    assert refund.status == "succeeded" and refund.kind == "mismatch" and note in refund.reason
+    assert audit.client_id == p.client_id and '"expected_cents": 18201' in audit.detail
+    # The same event again changes nothing.
+    again = await post_webhook(client, event("payment_intent.succeeded", done))
+    assert again.json()["result"] == "already_final" and len(fake.refunds) == 1
+    # A supervisor sees the note on the payment in Account History.
+    await sign_in_staff(client, "supervisor@demo.test", "demo-supervisor-pass")
+    page = parse((await client.get(f"/plus/clients/{p.client_id}/history")).text)
+    assert note in page.text("#ledger")

@@ -18,12 +18,12 @@ from app.domain.summary import PAST_DUE_ONLY
 from app.services.sms_worker import deliver_due
 from app.store.db import make_engine, make_sessionmaker
 from app.store.models import Invoice, Payment, PaymentAllocation, PaymentLink, Vehicle
+from tests.books import books_balance
 from tests.conftest import get_page, sign_in_client, sign_in_staff
 from tests.html import parse
 from tests.integration.test_account import pay_data, who
 from tests.integration.test_money_failures import (
     LOST_ANSWER,
-    books_balance,
     both_databases,
     link_payments,
 )
@@ -72,7 +72,7 @@ async def test_james_pays_only_his_past_due_balance_in_my_account(
     assert status == 200
     offer = page.one("#days-past-due")
     assert offer["value"] == "past_due" and "$90.00" in offer.parent.get_text()
-    assert page.all("#pay-form legend")[0].get_text(strip=True) == "What to pay"
+    assert page.one("#days-14").find_parent("fieldset").legend.get_text(strip=True) == "What to pay"
 
     # The summary updates in place for the choice, and as a page without JavaScript.
     r = await client.get(
@@ -128,7 +128,9 @@ async def test_james_pays_only_his_past_due_balance_in_my_account(
     assert not home.has("#past-due") or "$0.00" in home.text("#past-due")
     _, page = await get_page(client, "/account/payment")
     assert not page.has("#days-past-due")
-    assert page.all("#pay-form legend")[0].get_text(strip=True) == "Monitor days"
+    assert (
+        page.one("#days-14").find_parent("fieldset").legend.get_text(strip=True) == "Monitor days"
+    )
     # The receipt text names the amount and the invoice it paid.
     await deliver_due(app.state.sessionmaker, app.state.sms, app.state.clock, app.state.box)
     receipt = list(app.state.sms.delivered.values())[-1]
@@ -195,7 +197,7 @@ async def test_staff_send_a_past_due_only_link_that_pays_once(
         "vehicle_id": vid,
         "days": "past_due",
         "phone": "512-555-0102",
-        "reviewed_total_cents": "9000",
+        "reviewed": summary.one("form.send-bar input[name=reviewed]")["value"],
     }
     r = await client.post(f"/plus/clients/{cid}/links", data=data, headers=HX)
     assert r.status_code == 200, r.text

@@ -63,7 +63,7 @@ async def make_link(
             vehicle_id=vid or 0,
             days=days,
             raw_phone=phone or client.phone_e164,
-            reviewed_total_cents=None,
+            reviewed=None,
             now=app.state.clock.now(),
             ttl_seconds=600,
             base_url="http://127.0.0.1:8000",

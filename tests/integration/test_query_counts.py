@@ -14,6 +14,7 @@ from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.pool import NullPool
 
+from app.store import plain
 from app.store.db import make_engine, make_sessionmaker
 from app.store.models import Client, Vehicle
 from tests.conftest import sign_in_staff
@@ -34,18 +35,24 @@ async def own_maker(db_url: str) -> AsyncIterator[async_sessionmaker[AsyncSessio
 
 @contextmanager
 def counting(app: Litestar) -> Iterator[list[str]]:
-    """Every statement the app's engine sends while the block runs."""
+    """Every statement the app sends while the block runs: through the engine, and on the
+    session's plain connection (store/plain.py: the hot reads)."""
     statements: list[str] = []
     engine = app.state.engine.sync_engine
 
     def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         statements.append(statement)
 
+    def plain_seen(statement: str) -> None:
+        statements.append(statement)
+
     event.listen(engine, "before_cursor_execute", seen)
+    plain.observers.append(plain_seen)
     try:
         yield statements
     finally:
         event.remove(engine, "before_cursor_execute", seen)
+        plain.observers.remove(plain_seen)
 
 
 async def _james(maker: async_sessionmaker[AsyncSession]) -> tuple[int, int]:

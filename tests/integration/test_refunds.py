@@ -12,7 +12,10 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
 
+from app.adapters.payments.sandbox import REFUND_LOST_ANSWER_CARD
+from app.clock import FixedClock
 from app.domain.errors import OutcomeUnknown
+from app.services import reconcile
 from app.store.models import (
     AuditEvent,
     CardOnFile,
@@ -27,6 +30,9 @@ from app.store.models import (
 from tests.conftest import get_page, sign_in_staff
 from tests.html import Page, parse, squash
 from tests.integration.test_history import card_ids, charge, history, ids, review, take_form
+from tests.integration.test_money_failures import link_payments
+from tests.integration.test_money_failures import pay as pay_with
+from tests.integration.test_pay import make_link
 
 HX = {"HX-Request": "true"}
 SUPERVISOR = ("supervisor@demo.test", "demo-supervisor-pass")
@@ -445,3 +451,38 @@ async def test_other_clients_payments_and_missing_csrf_are_refused(
     assert r.status_code == 403
     assert await rows(app, select(Refund)) == []
     assert app.state.gateway.refunded_cents(payment.processor_ref) == 0
+
+
+async def test_a_refund_made_whose_answer_was_lost_is_applied_once_by_reconcile(
+    client: AsyncTestClient[Any], session: Any, app: Litestar, clock: FixedClock
+) -> None:
+    """The sandbox's …5126 card: the refund is made, its answer lost. The refund waits as
+    pending; reconcile asks again with the same key and applies it once."""
+    token = await make_link(app)
+    assert (await pay_with(client, token, REFUND_LOST_ANSWER_CARD)).status_code == 303
+    _, [payment] = await link_payments(app.state.sessionmaker, token)
+    assert payment.status == "succeeded"
+    await sign_in_staff(client, *SUPERVISOR)
+    cid, _ = await ids(session)
+    r, _ = await refund(client, cid, payment.id, "50", "Charged twice")
+    assert r.status_code == 202
+    assert "we're waiting for the processor to confirm it" in parse(r.text).text("#history-notice")
+    gateway = app.state.gateway
+    assert gateway.refunded_cents(payment.processor_ref) == 5000  # made at the processor
+    [pending] = await rows(app, select(Refund).where(Refund.payment_id == payment.id))
+    assert pending.status == "pending"
+    assert (await fresh(app, Payment, payment.id)).refunded_cents == 0
+
+    for _ in range(2):  # once, then again: applied once
+        await reconcile.run(app.state.sessionmaker, gateway, clock, "Demo")
+    [done] = await rows(app, select(Refund).where(Refund.payment_id == payment.id))
+    assert done.status == "succeeded" and done.processor_ref
+    paid = await fresh(app, Payment, payment.id)
+    assert paid.status == "partially_refunded" and paid.refunded_cents == 5000
+    assert gateway.refunded_cents(payment.processor_ref) == 5000
+    allocs = await rows(
+        app, select(PaymentAllocation).where(PaymentAllocation.payment_id == payment.id)
+    )
+    assert sum(a.amount_cents for a in allocs) == 18201 - 5000
+    refunded = await rows(app, select(AuditEvent).where(AuditEvent.action == "payment.refunded"))
+    assert len(refunded) == 1

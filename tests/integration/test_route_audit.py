@@ -63,9 +63,22 @@ class Handler:
 
     @property
     def guarded(self) -> bool:
-        return bool(GUARDS & set(self.handler.parsed_fn_signature.parameters)) or bool(
-            self.handler.resolve_guards()
-        )
+        return bool(GUARDS & self.needs()) or bool(self.handler.resolve_guards())
+
+    def needs(self) -> set[str]:
+        """Every dependency the handler asks for, directly or through another dependency
+        (My Account's tabs ask for `tab`, which asks for `me`)."""
+        provided = self.handler.resolve_dependencies()
+        seen: set[str] = set()
+        todo = list(self.handler.parsed_fn_signature.parameters)
+        while todo:
+            name = todo.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            if name in provided:
+                todo.extend(provided[name].parsed_fn_signature.parameters)
+        return seen
 
     def url(self, ids: dict[str, str] | None = None) -> str:
         ids = ids or {}

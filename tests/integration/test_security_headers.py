@@ -33,7 +33,7 @@ def prod_settings(db_url: str) -> Settings:
         twilio_auth_token="t",
         twilio_from_number="+15125550100",
         public_base_url="https://pay.example.test",
-        secret_key="x" * 40,
+        secret_key="prod-secret-0123456789abcdefghijklmnop",
     )
 
 

@@ -1,6 +1,7 @@
 """Send Secure Payment Link through the handlers: every fragment's success and error states."""
 
 import re
+from datetime import date
 from typing import Any
 
 from litestar import Litestar
@@ -11,8 +12,8 @@ from app.adapters.sms.outbox import OutboxSms
 from app.domain.links import hash_token
 from app.domain.sms_length import measure
 from app.services.sms_worker import MAX_ATTEMPTS, deliver_due
-from app.store.models import AuditEvent, Client, PaymentLink, SmsMessage
-from tests.conftest import get_page, sign_in_staff
+from app.store.models import AuditEvent, Client, Invoice, PaymentLink, SmsMessage
+from tests.conftest import NOW, get_page, sign_in_staff
 from tests.html import parse
 from tests.integration.test_pay import make_link, submit
 
@@ -38,11 +39,25 @@ async def summary_form(c: AsyncTestClient[Any], cid: int, vehicle: str, days: in
     return r, vid
 
 
+async def reviewed_now(c: AsyncTestClient[Any], cid: int, vid: str, days: int | str = 30) -> str:
+    """Get Summary as staff do and read the fingerprint the send form carries ("" if none)."""
+    r = await c.get(
+        f"/plus/clients/{cid}/send-link", params={"vehicle_id": vid, "days": days}, headers=HX
+    )
+    field = parse(r.text).all('form.send-bar input[name="reviewed"]')
+    return str(field[0]["value"]) if field else ""
+
+
 async def send(
     c: AsyncTestClient[Any], cid: int, vid: str, phone: str, days: int = 30, **extra: str
 ) -> Any:
+    """Send Message for the summary just reviewed (`reviewed=` in `extra` to say another)."""
+    reviewed = (
+        extra.pop("reviewed") if "reviewed" in extra else await reviewed_now(c, cid, vid, days)
+    )
     token = (await get_page(c, f"/plus/clients/{cid}"))[1].csrf()
     data = {"vehicle_id": vid, "days": str(days), "phone": phone, "_csrf_token": token, **extra}
+    data["reviewed"] = reviewed
     return await c.post(f"/plus/clients/{cid}/links", data=data, headers=HX)
 
 
@@ -99,7 +114,9 @@ async def test_get_summary_shows_every_line_and_prefills_the_phone(
     assert lines == {"past_due": "$90.00", "monitoring": "$85.00", "tax": "$7.01"}
     assert page.text("#total-due") == "$182.01"
     assert page.one("#phone")["value"] == "(512) 555-0102"
-    assert page.one('input[name="reviewed_total_cents"]')["value"] == "18201"
+    # The send form carries what staff reviewed: the summary's fingerprint, not only its total.
+    reviewed = page.one('form.send-bar input[name="reviewed"]')["value"]
+    assert re.fullmatch(r"[0-9a-f]{16}", reviewed)
 
 
 async def test_get_summary_validation_errors(client: AsyncTestClient[Any], session: Any) -> None:
@@ -122,7 +139,7 @@ async def test_send_message_creates_a_hashed_link_and_queues_one_text(
     await sign_in_staff(client)
     cid = await client_id(session, "100002")
     _, vid = await summary_form(client, cid, "F-150")
-    r = await send(client, cid, vid, "737-555-0188", reviewed_total_cents="18201")
+    r = await send(client, cid, vid, "737-555-0188")
     assert r.status_code == 200, r.text
     page = parse(r.text)
     assert page.text("#sent-to") == "(737) 555-0188"
@@ -169,11 +186,11 @@ async def test_a_plain_form_post_redirects_to_the_client_page(
     await sign_in_staff(client)
     cid = await client_id(session, "100001")
     _, vid = await summary_form(client, cid, "Civic")
+    reviewed = await reviewed_now(client, cid, vid)
     token = (await get_page(client, f"/plus/clients/{cid}"))[1].csrf()
+    fields = {"vehicle_id": vid, "days": "30", "phone": "(512) 555-0101", "reviewed": reviewed}
     r = await client.post(
-        f"/plus/clients/{cid}/links",
-        data={"vehicle_id": vid, "days": "30", "phone": "(512) 555-0101", "_csrf_token": token},
-        follow_redirects=False,
+        f"/plus/clients/{cid}/links", data={**fields, "_csrf_token": token}, follow_redirects=False
     )
     assert r.status_code == 303 and r.headers["location"].startswith(f"/plus/clients/{cid}?sent=")
     status, page = await get_page(client, r.headers["location"])
@@ -232,14 +249,28 @@ async def test_location_not_accepting_payments_is_refused_by_the_server(
 
 
 async def test_changed_amount_since_review_is_refused(
-    client: AsyncTestClient[Any], session: Any
+    client: AsyncTestClient[Any], session: Any, app: Litestar
 ) -> None:
     await sign_in_staff(client)
     cid = await client_id(session, "100002")
     _, vid = await summary_form(client, cid, "F-150")
-    r = await send(client, cid, vid, "(512) 555-0102", reviewed_total_cents="9201")
+    reviewed = await reviewed_now(client, cid, vid)
+    async with app.state.sessionmaker() as s:  # staff add a charge in another tab
+        s.add(
+            Invoice(
+                number="T-NEW-1", client_id=cid, description="Device recalibration fee",
+                amount_cents=1_000, due_date=date(2026, 12, 20), created_at=NOW,
+            )
+        )  # fmt: skip
+        await s.commit()
+    r = await send(client, cid, vid, "(512) 555-0102", reviewed=reviewed)
     assert r.status_code == 409 and "amount changed" in parse(r.text).text(".notice--error")
-    assert parse(r.text).text("#total-due") == "$182.01"
+    assert parse(r.text).text("#total-due") == "$192.01"  # the fresh summary, to review
+    assert (await session.execute(select(func.count()).select_from(PaymentLink))).scalar_one() == 0
+    # Without a reviewed summary at all (a hand-made post), nothing is sent either.
+    r = await send(client, cid, vid, "(512) 555-0102", reviewed="")
+    assert r.status_code == 409
+    assert (await session.execute(select(func.count()).select_from(PaymentLink))).scalar_one() == 0
 
 
 async def test_new_link_supersedes_the_old_and_limits_apply(
@@ -428,7 +459,8 @@ async def test_a_paid_link_redraws_the_vehicles_with_the_new_paid_through_date(
     link = (await session.execute(select(PaymentLink))).scalar_one()
     status, page = await get_page(client, f"/plus/clients/{cid}")
     vehicles = page.one("#vehicles")
-    assert vehicles["hx-trigger"] == "link-paid from:body"
+    # drawn again once loaded (each vehicle's AutoPay status), then when a link is paid
+    assert vehicles["hx-trigger"] == "load, link-paid from:body"
     row = f"#vehicle-{link.vehicle_id} .paid-through"
     assert page.text(row) == "Nov 27, 2026"
     poll = f"/plus/clients/{cid}/links/{link.id}/status"
@@ -441,6 +473,7 @@ async def test_a_paid_link_redraws_the_vehicles_with_the_new_paid_through_date(
     r = await client.get(f"/plus/clients/{cid}/vehicles", headers=HX)
     fragment = parse(r.text)
     assert r.status_code == 200 and not fragment.has("html body header")
+    assert fragment.one("#vehicles")["hx-trigger"] == "link-paid from:body"  # no second load
     assert fragment.text(row) == "Dec 27, 2026"
     assert "F-150 paid through Dec 27, 2026" in fragment.one("#vehicles")["data-announce"]
     assert fragment.one("#past-due-slot")["hx-swap-oob"] == "true"  # nothing past due now

@@ -16,6 +16,7 @@ from sqlmodel import col
 from app.clock import FixedClock
 from app.main import create_app
 from app.settings import Settings
+from app.store import staff_versions
 from app.store.models import Client, Invoice, StaffUser
 from app.web.sessions import COOKIE
 from tests.conftest import get_page, make_settings, sign_in_client, sign_in_staff
@@ -106,6 +107,14 @@ async def test_the_session_id_changes_when_the_role_changes(
         update(StaffUser).where(col(StaffUser.email) == "agent@demo.test").values(role="supervisor")
     )
     await session.commit()
+    # The session keeps the staff member; a change made outside accounts.change_staff moves
+    # their version itself (test_staff_session.py: through the service).
+    agent = (
+        await session.execute(
+            select(col(StaffUser.id)).where(col(StaffUser.email) == "agent@demo.test")
+        )
+    ).scalar_one()
+    await staff_versions.bump(app.stores.get("sessions"), agent)
     r = await client.get("/plus")
     assert r.status_code == 200
     after = session_id(client)

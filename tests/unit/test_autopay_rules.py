@@ -9,17 +9,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from app.clock import FixedClock
+from app.domain.autopay import LEAD_DAYS, due_through, is_due, next_charge_date
 from app.domain.cards import expired
 from app.services.autopay import (
-    LEAD_DAYS,
     LISTED_FAILURES,
     Progress,
     ProgressReporter,
     RunItem,
     RunReport,
-    due_through,
-    is_due,
-    next_charge_date,
     next_run_at,
 )
 

@@ -231,7 +231,9 @@ def test_durations_read_as_people_say_them(seconds: int | None, text: str) -> No
     ("name", "cell"),
     [("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"), ("+1", "'+1"),
      ("-2+3", "'-2+3"), ("@SUM(A1)", "'@SUM(A1)"), ("\tTab", "'\tTab"), ("\rCR", "'\rCR"),
-     ("Sandra Supervisor", "Sandra Supervisor"), ("", ""), ("O'Neil", "O'Neil")],
+     ("Sandra Supervisor", "Sandra Supervisor"), ("", ""), ("O'Neil", "O'Neil"),
+     (" =1+1", "' =1+1"), (";=1+1", "';=1+1"), (" \t ;@A1", "' \t ;@A1"), ("\n-1", "'\n-1"),
+     ("; note", "; note"), ("  Ana", "  Ana"), ("a=1", "a=1")],
 )  # fmt: skip
 def test_csv_text_never_starts_like_a_formula(name: str, cell: str) -> None:
     assert csv_text(name) == cell
@@ -241,6 +243,12 @@ def test_csv_text_never_starts_like_a_formula(name: str, cell: str) -> None:
 def test_csv_text_keeps_the_words(name: str) -> None:
     cell = csv_text(name)
     assert cell.endswith(name) and not cell.startswith(("=", "+", "-", "@", "\t", "\r", "\n"))
+    # What a spreadsheet reads after skipping blanks and `;` never starts a formula either.
+    assert (
+        cell.lstrip(" \t\r\n;") == ""
+        or cell.startswith("'")
+        or not (cell.lstrip(" \t\r\n;").startswith(("=", "+", "-", "@")))
+    )
 
 
 # -- charts ---------------------------------------------------------------------------------

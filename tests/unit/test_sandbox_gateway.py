@@ -107,3 +107,21 @@ async def test_seeded_cards_on_file_and_unknown_references() -> None:
 
 def test_luhn() -> None:
     assert luhn_ok("4242424242424242") and not luhn_ok("4242424242424241")
+
+
+async def test_refund_of_the_5126_card_is_made_but_its_answer_is_lost_once() -> None:
+    from app.domain.errors import OutcomeUnknown
+
+    g = gw()
+    pm = tok(g, "4000 0000 0000 5126")
+    charged = await g.charge(
+        amount_cents=18201, payment_method=pm, idempotency_key="k", description="x"
+    )
+    assert charged.status == "succeeded"
+    ask = {"processor_ref": charged.processor_ref, "amount_cents": 5000, "reason": "x"}
+    with pytest.raises(OutcomeUnknown):
+        await g.refund(idempotency_key="r1", **ask)  # type: ignore[arg-type]
+    assert g.refunded_cents(charged.processor_ref) == 5000  # it was made
+    again = await g.refund(idempotency_key="r1", **ask)  # type: ignore[arg-type]
+    assert again.status == "succeeded" and again.amount_cents == 5000
+    assert g.refunded_cents(charged.processor_ref) == 5000  # once

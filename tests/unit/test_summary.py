@@ -12,6 +12,7 @@ from app.domain.summary import (
     OpenInvoice,
     SnapshotNoLongerFits,
     VehicleRef,
+    basis_of,
     build_summary,
     ensure_current,
     plan_application,
@@ -163,6 +164,41 @@ def test_a_success_fits_only_while_its_invoices_are_open_and_its_period_unmoved(
     else:
         with pytest.raises(SnapshotNoLongerFits):
             plan_application(summary, current)
+
+
+@given(
+    st.lists(st.integers(1, 50), unique=True, min_size=1, max_size=6),
+    st.data(),
+)
+def test_an_invoice_reopened_for_more_since_the_snapshot_no_longer_fits(
+    ids: list[int], data: st.DataObject
+) -> None:
+    """A partial refund reopens an invoice for what it gave back: a second one, while a
+    payment of the first snapshot is in flight, makes the same invoice owe more. Applying the
+    snapshot then would allocate more than the payment took, so it is stale before the charge
+    and no longer fits after it (found by the stateful money test)."""
+    pt = TODAY
+    summary = _summary_of(ids, pt)
+    grown = data.draw(st.sampled_from(ids))
+    more = data.draw(st.integers(1, 10_000))
+    current = basis_of(
+        14,
+        [OpenInvoice(i, "n", "d", 100 + (more if i == grown else 0), TODAY) for i in ids],
+        pt,
+        TODAY,
+    )
+    assert summary.basis.owed() == dict.fromkeys(ids, 100)
+    with pytest.raises(StaleSummary):
+        ensure_current(summary.basis, current)
+    assert not still_fits(summary.basis, current)
+    with pytest.raises(SnapshotNoLongerFits):
+        plan_application(summary, current)
+    # Unchanged amounts fit, and an old snapshot (ids only) is compared by id.
+    same = basis_of(14, [OpenInvoice(i, "n", "d", 100, TODAY) for i in ids], pt, TODAY)
+    assert still_fits(summary.basis, same) and ensure_current(summary.basis, same) is None
+    old = Basis.from_dict({"invoice_ids": ids, "paid_through": pt.isoformat()})
+    assert old.owed_cents is None and still_fits(old, current)
+    assert Basis.from_dict(summary.basis.to_dict()) == summary.basis
 
 
 def test_fingerprint_changes_with_what_was_reviewed_but_not_with_the_day() -> None:

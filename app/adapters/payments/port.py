@@ -8,7 +8,7 @@ processor-specific types. Card numbers never reach this port: only processor tok
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal, NotRequired, Protocol, TypedDict, Unpack
 
 
 @dataclass(frozen=True)
@@ -56,20 +56,23 @@ class SavedCard:
     fingerprint: str | None = None  # the processor's: the same card number, the same value
 
 
+class ChargeParams(TypedDict):
+    """What `PaymentGateway.charge` takes, by keyword: written once here, for the port and each
+    adapter (`**params: Unpack[ChargeParams]`)."""
+
+    amount_cents: int
+    payment_method: str
+    idempotency_key: str
+    description: str
+    customer: NotRequired[str | None]
+    off_session: NotRequired[bool]  # False when absent
+    metadata: NotRequired[dict[str, str] | None]
+
+
 class PaymentGateway(Protocol):
     name: str
 
-    async def charge(
-        self,
-        *,
-        amount_cents: int,
-        payment_method: str,
-        idempotency_key: str,
-        description: str,
-        customer: str | None = None,
-        off_session: bool = False,
-        metadata: dict[str, str] | None = None,
-    ) -> ChargeResult:
+    async def charge(self, **params: Unpack[ChargeParams]) -> ChargeResult:
         """Create and confirm a charge in USD. Retrying with the same idempotency key returns
         the first attempt's result and never charges twice. Raises CardDeclined or
         InvalidPaymentMethod (refused), GatewayUnavailable (certainly nothing done) or

@@ -10,11 +10,18 @@ import json
 import logging
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Unpack
 
 import stripe
 
-from app.adapters.payments.port import CardDetails, ChargeResult, RefundResult, SavedCard
+from app.adapters.payments.pacing import RateLimiter, Unlimited
+from app.adapters.payments.port import (
+    CardDetails,
+    ChargeParams,
+    ChargeResult,
+    RefundResult,
+    SavedCard,
+)
 from app.domain.errors import (
     CardDeclined,
     DomainError,
@@ -22,6 +29,7 @@ from app.domain.errors import (
     GatewayUnavailable,
     InvalidPaymentMethod,
     OutcomeUnknown,
+    ProcessorBusy,
 )
 from app.domain.numbers import parse_whole
 from app.i18n import N_
@@ -144,8 +152,11 @@ class StripeGateway:
         *,
         max_network_retries: int = 2,
         timeout_seconds: float = 30,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self._webhook_secret = webhook_secret
+        # the account's rate limit, which batch work (AutoPay) paces itself to
+        self.limiter: RateLimiter = limiter or Unlimited()
         self._http = stripe.HTTPXClient(timeout=timeout_seconds)
         self._client = stripe.StripeClient(
             secret_key,
@@ -155,38 +166,29 @@ class StripeGateway:
         )
 
     async def aclose(self) -> None:
-        """Close the pooled HTTP connections."""
+        """Close the pooled HTTP connections (and the limiter's)."""
         await self._http.close_async()
+        await self.limiter.aclose()
 
-    async def charge(
-        self,
-        *,
-        amount_cents: int,
-        payment_method: str,
-        idempotency_key: str,
-        description: str,
-        customer: str | None = None,
-        off_session: bool = False,
-        metadata: dict[str, str] | None = None,
-    ) -> ChargeResult:
+    async def charge(self, **charge: Unpack[ChargeParams]) -> ChargeResult:
         """Confirmed on the server, so no redirect-based payment methods: cards only."""
         params: PaymentIntentCreateParams = {
-            "amount": amount_cents,
+            "amount": charge["amount_cents"],
             "currency": "usd",
-            "payment_method": payment_method,
+            "payment_method": charge["payment_method"],
             "confirm": True,
             "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
-            "description": description,
-            "metadata": dict(metadata or {}),
+            "description": charge["description"],
+            "metadata": dict(charge.get("metadata") or {}),
             "expand": ["latest_charge"],
         }
-        if customer:
+        if customer := charge.get("customer"):
             params["customer"] = customer
-        if off_session:
+        if charge.get("off_session"):
             params["off_session"] = True
         try:
             intent = await self._client.v1.payment_intents.create_async(
-                params=params, options={"idempotency_key": idempotency_key}
+                params=params, options={"idempotency_key": charge["idempotency_key"]}
             )
         except stripe.StripeError as exc:
             raise _map_error(exc, "charge", may_have_happened=True) from None
@@ -450,6 +452,29 @@ def _charge_result(intent: dict[str, Any], *, just_created: bool) -> ChargeResul
     raise GatewayError()
 
 
+def _header(headers: Any, name: str) -> str | None:
+    """A response header, whatever the case of its name (the SDK's dict keeps the server's)."""
+    for key, value in dict(headers or {}).items():
+        if str(key).lower() == name:
+            return str(value).strip()
+    return None
+
+
+def busy_answer(headers: Any) -> ProcessorBusy:
+    """A 429 as ProcessorBusy: `Retry-After` in seconds (an HTTP date or garbage: not said)
+    and `Stripe-Should-Retry` (only an explicit "false" says asking again will not help)."""
+    raw = _header(headers, "retry-after")
+    try:
+        retry_after: float | None = max(0.0, float(raw)) if raw else None
+    except ValueError:
+        retry_after = None
+    if retry_after is not None and not retry_after < 3600:  # nan, inf, or an hour: not believed
+        retry_after = None
+    return ProcessorBusy(
+        retry_after, should_retry=_header(headers, "stripe-should-retry") != "false"
+    )
+
+
 def _map_error(
     exc: stripe.StripeError,
     action: str,
@@ -461,7 +486,8 @@ def _map_error(
 
     `may_have_happened`: the call changes something (a charge, refund or cancel), so a lost
     answer (connection error, timeout, reset, 5xx, 409 conflict) is OutcomeUnknown; for a read
-    it is GatewayUnavailable. A 429 is always GatewayUnavailable: Stripe did nothing.
+    it is GatewayUnavailable. A 429 is always ProcessorBusy (a GatewayUnavailable): Stripe did
+    nothing, and says when to ask again.
     `refused`: what an invalid request means for this call (default: InvalidPaymentMethod when
     Stripe names the payment method, else GatewayError)."""
     kind, status, request_id = type(exc).__name__, exc.http_status, exc.request_id
@@ -473,8 +499,15 @@ def _map_error(
         log.info("action=%s payment_intent=%s code=%s event=stripe_declined", action, ref, code)
         return CardDeclined(code, decline_message(code), processor_ref=ref)
     if isinstance(exc, stripe.RateLimitError):
-        log.warning("action=%s request_id=%s event=stripe_rate_limited", action, request_id)
-        return GatewayUnavailable()
+        busy = busy_answer(exc.headers)
+        log.warning(
+            "action=%s request_id=%s retry_after=%s should_retry=%s event=stripe_rate_limited",
+            action,
+            request_id,
+            busy.retry_after,
+            busy.should_retry,
+        )
+        return busy
     if isinstance(exc, stripe.APIConnectionError | stripe.APIError):
         event = "stripe_outcome_unknown" if may_have_happened else "stripe_unavailable"
         log.warning(

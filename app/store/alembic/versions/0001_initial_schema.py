@@ -1,22 +1,14 @@
-"""initial schema
-
-Revision ID: 0001
-Revises: 
-Create Date: 2026-11-25 05:36:29.416939
-"""
+"""initial schema"""
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
 
 
+# created 2026-11-25 05:36:29.416939
 revision: str = '0001'
 down_revision: str | None = None
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

@@ -1,22 +1,14 @@
 """money core: payment outcomes (unknown, refunded), refunds, processed webhook events; the
-account claim lasts until its payment is resolved (no time lease)
-
-Revision ID: 0004
-Revises: 0003
-Create Date: 2026-11-25 22:30:00
-"""
+account claim lasts until its payment is resolved (no time lease)"""
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
+# created 2026-11-25 22:30:00
 revision: str = "0004"
 down_revision: str | None = "0003"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

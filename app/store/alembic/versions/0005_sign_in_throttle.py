@@ -1,22 +1,14 @@
 """sign-in throttling: one row per key (account or address) with growing delays, replacing one
-row per failed attempt and its 15-minute lock
-
-Revision ID: 0005
-Revises: 0004
-Create Date: 2026-11-26 10:00:00
-"""
+row per failed attempt and its 15-minute lock"""
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
+# created 2026-11-26 10:00:00
 revision: str = "0005"
 down_revision: str | None = "0004"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

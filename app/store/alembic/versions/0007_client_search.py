@@ -3,12 +3,7 @@
 PostgreSQL: GIN trigram indexes serve `LIKE '%x%'` on client.search_name and
 client.phone_digits (an account number's start is a range on its unique index). SQLite: client_search is an FTS5 table over the same two columns
 (external content: it stores only the index, the text stays in client), kept in step by triggers
-and filled from the clients already there.
-
-Revision ID: 0007
-Revises: 0006
-Create Date: 2026-11-26 09:00:00
-"""
+and filled from the clients already there."""
 
 from __future__ import annotations
 
@@ -16,10 +11,9 @@ from collections.abc import Sequence
 
 from alembic import op
 
+# created 2026-11-26 09:00:00
 revision: str = "0007"
 down_revision: str | None = "0006"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 POSTGRES_UP = (
     "CREATE EXTENSION IF NOT EXISTS pg_trgm",

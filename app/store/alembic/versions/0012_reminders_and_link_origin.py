@@ -1,21 +1,13 @@
-"""reminders sent once per vehicle-period; payment links say who asked for them
-
-Revision ID: 0012
-Revises: 0011
-Create Date: 2026-11-26 03:45:00
-"""
+"""reminders sent once per vehicle-period; payment links say who asked for them"""
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
+# created 2026-11-26 03:45:00
 revision: str = "0012"
 down_revision: str | None = "0011"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

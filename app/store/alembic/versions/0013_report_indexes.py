@@ -1,24 +1,16 @@
 """indexes for the Reports page: payments and refunds by completion time, links by the time
-they were texted, open invoices by due date and what payments hold of them
-
-Revision ID: 0013
-Revises: 0012
-Create Date: 2026-11-26 04:00:00
-"""
+they were texted, open invoices by due date and what payments hold of them"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from app.store.migration_steps import Index, created_indexes
 
-from alembic import op
-
+# created 2026-11-26 04:00:00
 revision: str = "0013"
 down_revision: str | None = "0012"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 # (name, table, columns); the same in app/store/models.py __table_args__
-INDEXES = (
+INDEXES: tuple[Index, ...] = (
     # money collected and declined in a range (store/report_queries.py: money): every column
     # the report reads, so PostgreSQL answers from the index alone (an index-only scan; on the
     # 100k bench set, 30 days of payments in 108 ms instead of 260 ms from the table)
@@ -38,11 +30,4 @@ INDEXES = (
 )
 
 
-def upgrade() -> None:
-    for name, table, columns in INDEXES:
-        op.create_index(name, table, columns)
-
-
-def downgrade() -> None:
-    for name, table, _ in reversed(INDEXES):
-        op.drop_index(name, table_name=table)
+upgrade, downgrade = created_indexes(*INDEXES)

@@ -16,7 +16,7 @@ import logging
 import re
 import secrets
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -24,11 +24,19 @@ from sqlmodel import col
 
 from app.adapters.payments.port import PaymentGateway
 from app.clock import Clock
-from app.domain import outcomes
 from app.domain.errors import DomainError, GatewayError, GatewayUnavailable, OutcomeUnknown
-from app.domain.refunds import RefundInvalid, check_refund, refundable_cents, split_refund
+from app.domain.payment_states import REFUNDS, SETTLED, after_refund
+from app.domain.periods import Period
+from app.domain.refunds import (
+    RefundInvalid,
+    Settled,
+    check_refund,
+    plan_reopen,
+    refundable_cents,
+)
 from app.services import audit
-from app.services.payments import text_payer
+from app.services.payments import status
+from app.services.payments.payer_texts import text_about_card
 from app.services.summary import NotFound
 from app.store.locks import locked_account
 from app.store.models import Invoice, Payment, PaymentAllocation, Refund, StaffUser, Vehicle
@@ -38,6 +46,9 @@ REFUND_ROLES = ("supervisor", "admin")
 CONFLICT_REASON = (
     "This payment arrived after the same charges were already paid, so it was refunded in full."
 )
+# A misfit refund's kind: `conflict` (its snapshot no longer fits) or `mismatch` (the processor
+# charged another amount); a supervisor's refund is `staff`. Only `staff` reopens invoices.
+CONFLICT, MISMATCH = "conflict", "mismatch"
 
 
 _KEY = re.compile(r"[0-9a-f]{32}")
@@ -62,32 +73,28 @@ async def pending_cents(s: AsyncSession, payment_id: int) -> int:
     )
 
 
-async def open_conflict_refund(s: AsyncSession, payment: Payment, now: datetime) -> int:
-    """Inside the caller's locked transaction: refund in full a success that was not applied."""
-    refund = Refund(
+async def open_conflict_refund(
+    s: AsyncSession,
+    payment: Payment,
+    now: datetime,
+    reason: str = CONFLICT_REASON,
+    kind: str = CONFLICT,
+) -> int:
+    """Inside the caller's locked transaction: refund in full a success that was not applied.
+    `reason` is the note staff read in Account History."""
+    refund = status.new_refund(
         payment_id=payment.id or 0,
         client_id=payment.client_id,
         amount_cents=payment.amount_cents,
-        kind="conflict",
-        reason=CONFLICT_REASON,
-        status="pending",
+        kind=kind,
+        reason=reason[:200],
         idempotency_key=f"refund_conflict_{payment.id}",
         created_at=now,
     )
     s.add(refund)
     s.add(payment)
     await s.flush()
-    audit.record(
-        s,
-        at=now,
-        actor_type="system",
-        actor_id=None,
-        client_id=payment.client_id,
-        action="payment.refund_requested",
-        payment_id=payment.id,
-        amount_cents=payment.amount_cents,
-        kind="conflict",
-    )
+    audit.payment_refund_requested_by_system(s, at=now, refund=refund)
     assert refund.id is not None
     return refund.id
 
@@ -122,36 +129,25 @@ async def request(
         payment = await s.get(Payment, payment_id)
         if payment is None or payment.client_id != client_id:
             raise NotFound("That payment was not found.")
-        if payment.status not in outcomes.SETTLED or not payment.processor_ref:
+        if payment.status not in SETTLED or not payment.processor_ref:
             raise RefundInvalid("Only a payment that went through can be refunded.")
         left = refundable_cents(
             payment.amount_cents, payment.refunded_cents, await pending_cents(s, payment_id)
         )
         check_refund(amount_cents, left)
-        refund = Refund(
+        refund = status.new_refund(
             payment_id=payment_id,
             client_id=client_id,
             amount_cents=amount_cents,
             kind="staff",
             reason=reason,
-            status="pending",
             idempotency_key=key,
             staff_id=staff.id,
             created_at=now,
         )
         s.add(refund)
         await s.flush()
-        audit.record(
-            s,
-            at=now,
-            actor_type="staff",
-            actor_id=staff.id,
-            client_id=client_id,
-            action="payment.refund_requested",
-            payment_id=payment_id,
-            amount_cents=amount_cents,
-            reason=reason,
-        )
+        audit.payment_refund_requested(s, at=now, staff=staff, refund=refund)
         await s.commit()
         assert refund.id is not None
         return refund.id
@@ -191,21 +187,13 @@ async def execute(
         async with locked_account(maker, refund.client_id) as s:
             row = await s.get(Refund, refund_id)
             assert row is not None
-            if row.status == "pending":
+            if REFUNDS.allows(row.status, "failed"):
                 message = NOT_REFUNDED if isinstance(exc, GatewayUnavailable) else exc.message
-                row.status, row.failure_message = "failed", message[:200]
+                status.set_refund(row, "failed")
+                row.failure_message = message[:200]
                 row.completed_at = clock.now()
                 s.add(row)
-                audit.record(
-                    s,
-                    at=clock.now(),
-                    actor_type="system",
-                    actor_id=None,
-                    client_id=row.client_id,
-                    action="payment.refund_failed",
-                    payment_id=row.payment_id,
-                    amount_cents=row.amount_cents,
-                )
+                audit.payment_refund_failed(s, at=clock.now(), refund=row)
                 await s.commit()
         log.error("refund_id=%s event=refund_refused", refund_id)
         return "failed"
@@ -228,51 +216,36 @@ async def _apply(
     async with locked_account(maker, client_id) as s:
         refund = await s.get(Refund, refund_id)
         assert refund is not None
-        if refund.status != "pending":
+        if not REFUNDS.allows(refund.status, "succeeded"):
             return  # applied already (a second caller)
         payment = await s.get(Payment, refund.payment_id)
         assert payment is not None
-        refund.status, refund.processor_ref, refund.completed_at = "succeeded", refund_ref, now
+        status.set_refund(refund, "succeeded")
+        refund.processor_ref, refund.completed_at = refund_ref, now
         payment.refunded_cents += refund.amount_cents
-        payment.status = outcomes.after_refund(payment.amount_cents, payment.refunded_cents)
+        status.set_payment(payment, after_refund(payment.amount_cents, payment.refunded_cents))
         s.add_all([refund, payment])
         reopened: list[str] = []
         if refund.kind == "staff":
             reopened = await _reopen(s, payment, refund.amount_cents, now)
-        if company:
-            await text_payer(
-                s,
-                payment,
-                "refund",
-                now,
-                company=company,
-                amount=refund.amount_cents,
-                brand=payment.card_brand or "card",
-                last4=payment.card_last4 or "----",
-                conflict=refund.kind != "staff",
-            )
-        audit.record(
+        conflict = refund.kind == CONFLICT  # the text says why the payment was given back
+        await text_about_card(
             s,
-            at=now,
-            actor_type="system",
-            actor_id=None,
-            client_id=client_id,
-            action="payment.refunded",
-            payment_id=payment.id,
-            amount_cents=refund.amount_cents,
-            kind=refund.kind,
-            reason=refund.reason,
-            reopened=reopened,
+            payment,
+            "refund",
+            now,
+            company=company,
+            amount=refund.amount_cents,
+            conflict=conflict,
         )
+        audit.payment_refunded(s, at=now, refund=refund, reopened=reopened)
         await s.commit()
     log.info("refund_id=%s payment_id=%s event=refunded", refund_id, refund.payment_id)
 
 
 async def _reopen(s: AsyncSession, payment: Payment, amount_cents: int, now: datetime) -> list[str]:
-    """Give the refunded share back to the invoices the payment settled, in proportion.
-    An invoice that holds nothing of any payment any more is open again in full; the period a
-    fully refunded monitoring invoice paid is given back (void, paid-through moved back) when no
-    later period was paid. Returns the invoice numbers reopened."""
+    """Load what the payment settled, ask the domain what the refund reopens (plan_reopen), and
+    write it. Returns the numbers of the invoices it gave money back to."""
     held: dict[int, int] = defaultdict(int)
     for alloc in (
         await s.execute(
@@ -280,32 +253,43 @@ async def _reopen(s: AsyncSession, payment: Payment, amount_cents: int, now: dat
         )
     ).scalars():
         held[alloc.invoice_id] += alloc.amount_cents
-    shares = split_refund(dict(held), amount_cents)
-    reopened: list[str] = []
-    for invoice_id, share in sorted(shares.items()):
+    invoices = {i: await s.get(Invoice, i) for i in sorted(held)}
+    settled = [_settled(inv, held[i]) for i, inv in invoices.items() if inv is not None]
+    vehicles = {v: await s.get(Vehicle, v) for v in {i.vehicle_id for i in settled} if v}
+    plan = plan_reopen(
+        settled, {v: car.paid_through for v, car in vehicles.items() if car}, amount_cents
+    )
+    for invoice_id, share in sorted(plan.shares.items()):
         s.add(
             PaymentAllocation(
                 payment_id=payment.id or 0, invoice_id=invoice_id, amount_cents=-share
             )
         )
-        invoice = await s.get(Invoice, invoice_id)
+    for invoice_id in plan.reopened:
+        invoice = invoices[invoice_id]
         assert invoice is not None
-        reopened.append(invoice.number)
-        whole = held[invoice_id] == share
-        if whole and invoice.kind == "monitoring" and invoice.vehicle_id is not None:
-            vehicle = await s.get(Vehicle, invoice.vehicle_id)
-            if (
-                vehicle is not None
-                and invoice.period_start is not None
-                and vehicle.paid_through == invoice.period_end
-            ):
-                vehicle.paid_through = invoice.period_start - timedelta(days=1)
-                invoice.status, invoice.voided_at = "void", now
-                s.add_all([vehicle, invoice])
-                continue
         invoice.status, invoice.paid_at = "open", None
         s.add(invoice)
-    return reopened
+    for invoice_id in plan.voided:
+        invoice = invoices[invoice_id]
+        assert invoice is not None
+        invoice.status, invoice.voided_at = "void", now
+        s.add(invoice)
+    for vehicle_id, paid_through in plan.paid_through.items():
+        car = vehicles[vehicle_id]
+        assert car is not None
+        car.paid_through = paid_through
+        s.add(car)
+    return [inv.number for i, inv in invoices.items() if inv is not None and i in plan.shares]
+
+
+def _settled(invoice: Invoice, held_cents: int) -> Settled:
+    period = (
+        Period(invoice.period_start, invoice.period_end)
+        if invoice.period_start is not None and invoice.period_end is not None
+        else None
+    )
+    return Settled(invoice.id or 0, held_cents, invoice.kind, invoice.vehicle_id, period)
 
 
 async def unfinished(maker: async_sessionmaker[AsyncSession]) -> list[int]:

@@ -221,20 +221,8 @@ def build_past_due_summary(
     past_due = past_due_total(open_invoices, today)
     if past_due <= 0:
         raise NothingPastDue()
-    return InvoiceSummary(
-        vehicle_id=vehicle.id,
-        vehicle_label=vehicle.label,
-        days=PAST_DUE_ONLY,
-        period=None,
-        monitoring_cents=0,
-        tax_cents=0,
-        past_due_cents=past_due,
-        other_open_cents=0,
-        tax_rate_bp=tax_rate_bp,
-        computed_on=today,
-        basis=basis_of(PAST_DUE_ONLY, open_invoices, vehicle.paid_through, today),
-        lines=(SummaryLine("past_due", "Past due balance", past_due),),
-    )
+    lines = [SummaryLine("past_due", "Past due balance", past_due)]
+    return _summary(today, vehicle, tax_rate_bp, open_invoices, PAST_DUE_ONLY, None, lines)
 
 
 def build_summary(
@@ -255,32 +243,42 @@ def build_summary(
     if price_cents <= 0:
         raise ValueError("price must be positive")
     period = next_period(vehicle.paid_through, days)
-    past_due = past_due_total(open_invoices, today)
     other = sum(i.total_cents for i in open_invoices if not is_past_due(i, today))
-    tax = tax_cents(price_cents, tax_rate_bp)
-    lines: list[SummaryLine] = []
-    if past_due > 0:
-        lines.append(SummaryLine("past_due", "Past due balance", past_due))
-    if other > 0:
-        lines.append(SummaryLine("other_open", "Other open charges", other))
-    lines.append(
-        SummaryLine("monitoring", monitoring_label(days, vehicle.label, period), price_cents)
-    )
-    if tax > 0:
-        lines.append(SummaryLine("tax", "Sales tax", tax))
+    lines = [
+        SummaryLine("past_due", "Past due balance", past_due_total(open_invoices, today)),
+        SummaryLine("other_open", "Other open charges", other),
+        SummaryLine("monitoring", monitoring_label(days, vehicle.label, period), price_cents),
+        SummaryLine("tax", "Sales tax", tax_cents(price_cents, tax_rate_bp)),
+    ]
+    return _summary(today, vehicle, tax_rate_bp, open_invoices, days, period, lines)
+
+
+def _summary(
+    today: date,
+    vehicle: VehicleRef,
+    tax_rate_bp: int,
+    open_invoices: Sequence[OpenInvoice],
+    days: int,
+    period: Period | None,
+    lines: Sequence[SummaryLine],
+) -> InvoiceSummary:
+    """The summary of `days` (and the `period` they buy) for paying `lines`, at most one of each
+    kind: each kind's amount is kept (0 for a kind not given); a line with nothing to pay is not
+    shown."""
+    cents = {line.kind: line.amount_cents for line in lines}
     return InvoiceSummary(
         vehicle_id=vehicle.id,
         vehicle_label=vehicle.label,
         days=days,
         period=period,
-        monitoring_cents=price_cents,
-        tax_cents=tax,
-        past_due_cents=past_due,
-        other_open_cents=other,
+        monitoring_cents=cents.get("monitoring", 0),
+        tax_cents=cents.get("tax", 0),
+        past_due_cents=cents.get("past_due", 0),
+        other_open_cents=cents.get("other_open", 0),
         tax_rate_bp=tax_rate_bp,
         computed_on=today,
         basis=basis_of(days, open_invoices, vehicle.paid_through, today),
-        lines=tuple(lines),
+        lines=tuple(line for line in lines if line.amount_cents > 0),
     )
 
 

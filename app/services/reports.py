@@ -24,6 +24,7 @@ from app.store.models import Location, StaffUser
 MoneyRow = q.MoneyRow  # what the page and the charts show
 REPORT_ROLES = ("supervisor", "admin")
 NO_STAFF = "No staff member recorded"
+ALL = "All locations"  # the totals' label, and the report's place when it is every location
 
 
 class UnknownLocation(DomainError):
@@ -71,8 +72,19 @@ class Report:
     money: q.Money
     links: list[LinkFunnel]  # one per location with links
     links_total: LinkFunnel
-    past_due: list[q.PastDueRow]
-    past_due_total: q.PastDueRow
+    past_due: list[q.PastDueRow]  # one per location with a past due balance
+
+    @property
+    def past_due_total(self) -> q.PastDueRow:
+        """The sums of the rows, named for the report's place."""
+        rows = self.past_due
+        return q.PastDueRow(
+            None,
+            self.location.name if self.location else ALL,
+            sum(r.invoices for r in rows),
+            sum(r.clients for r in rows),
+            sum(r.owed_cents for r in rows),
+        )
 
     @property
     def days(self) -> list[q.MoneyRow]:
@@ -141,11 +153,8 @@ async def build(
     zones = _zones(scope, span, now)
     if not zones:
         empty = q.MoneyRow(None, "All", 0, 0, 0, 0, 0, 0)
-        nothing = LinkFunnel("All locations", 0, 0, 0, None)
-        return Report(
-            span, location, q.Money(empty, [], [], [], []), [], nothing, [],
-            q.PastDueRow(None, "All locations", 0, 0, 0),
-        )  # fmt: skip
+        nothing = LinkFunnel(ALL, 0, 0, 0, None)
+        return Report(span, location, q.Money(empty, [], [], [], []), [], nothing, [])
     money = await q.money(session, [z.location_id for z in zones], span)
     by_channel = {row.key: row for row in money.by_channel}
     channels = [
@@ -156,7 +165,6 @@ async def build(
         q.MoneyRow(r.key, r.label if r.key is not None else NO_STAFF, *_counts(r))
         for r in money.by_staff
     ]
-    money = q.Money(money.total, money.by_day, money.by_location, by_staff, channels)
 
     link_rows = await q.links(session, zones)
     funnels = []
@@ -167,27 +175,18 @@ async def build(
     total = await _funnel(
         session,
         zones,
-        location.name if location else "All locations",
+        location.name if location else ALL,
         sum(r.sent for r in link_rows),
         sum(r.opened for r in link_rows),
         sum(r.paid for r in link_rows),
     )
-    overdue = await q.past_due(session, zones)
-    overdue_total = q.PastDueRow(
-        None,
-        location.name if location else "All locations",
-        sum(r.invoices for r in overdue),
-        sum(r.clients for r in overdue),
-        sum(r.owed_cents for r in overdue),
-    )
     return Report(
         span=span,
         location=location,
-        money=money,
+        money=q.Money(money.total, money.by_day, money.by_location, by_staff, channels),
         links=funnels,
         links_total=total,
-        past_due=overdue,
-        past_due_total=overdue_total,
+        past_due=await q.past_due(session, zones),
     )
 
 

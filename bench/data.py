@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sqlite3
 import sys
 import time
@@ -53,6 +54,9 @@ from app.store.seed import CARS, seed  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
+# The PostgreSQL sets are `<prefix><size>`; a session sharing the machine sets its own prefix
+# (BENCH_DB_PREFIX=mp_bench_b_) so its builds and migrations never touch another's set.
+DB_PREFIX = os.environ.get("BENCH_DB_PREFIX", "monitorpay_bench_")
 SQLITE_DIR = ROOT / "data" / "bench"
 SIZES = {"10k": 10_000, "100k": 100_000, "1m": 999_996}  # 1m: with the 4 demo clients
 LEDGER = 20  # invoices per client (and payments for the paid ones)
@@ -117,7 +121,9 @@ class Target:
 
     @property
     def db_name(self) -> str:
-        return "monitorpay_bench_" + self.name.removeprefix("sqlite-")
+        if self.sqlite:
+            return "monitorpay_bench_" + self.name.removeprefix("sqlite-")
+        return DB_PREFIX + self.name
 
     @property
     def sqlite_path(self) -> Path:

@@ -85,8 +85,6 @@ def middleware(settings: Settings) -> Sequence[Middleware]:
 
 DEPENDENCIES: dict[str, Provide] = {
     "db": Provide(deps.provide_db),
-    "settings": Provide(deps.provide_settings, sync_to_thread=False),
-    "clock": Provide(deps.provide_clock, sync_to_thread=False),
     "staff": Provide(deps.provide_staff),
     "me": Provide(deps.provide_client_user),
 }

@@ -10,12 +10,13 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import FromQuery
 from litestar.response import Redirect
 
+from app.clock import Clock
 from app.services import cards, client_language, portal
 from app.web.account_autopay import AutopayController
 from app.web.account_cards import CardsController
 from app.web.account_page import notice_for, speak
 from app.web.account_pay import MakePaymentController
-from app.web.deps import ClockDep, Db, Me
+from app.web.deps import Db, Me, clock_of
 from app.web.forms import Form, read_form
 from app.web.render import render
 
@@ -34,7 +35,7 @@ async def _promo(db: Db, me: Me, view: portal.Overview, paid_invoice: Any) -> di
 
 
 async def _home(
-    db: Db, me: Me, clock: ClockDep, *, paid: str | None = None, notice: str | None = None,
+    db: Db, me: Me, clock: Clock, *, paid: str | None = None, notice: str | None = None,
     form: Form | None = None, status_code: int = 200,
 ) -> Response[Any]:  # fmt: skip
     """Account Information; after paying (`paid`: the invoice number) it highlights it."""
@@ -54,20 +55,19 @@ class AccountController(Controller):
     @get("/", name="account_home")
     async def home(
         self,
+        request: Request[Any, Any, Any],
         me: Me,
         db: Db,
-        clock: ClockDep,
         paid: FromQuery[str | None] = None,
         done: FromQuery[str | None] = None,
     ) -> Response[Any]:
         speak(me)
-        return await _home(db, me, clock, paid=paid, notice=notice_for(done))
+        return await _home(db, me, clock_of(request), paid=paid, notice=notice_for(done))
 
     @post("/language", name="account_language")
-    async def set_language(
-        self, request: Request[Any, Any, Any], me: Me, db: Db, clock: ClockDep
-    ) -> Response[Any]:
+    async def set_language(self, request: Request[Any, Any, Any], me: Me, db: Db) -> Response[Any]:
         """Account Information's "Language for texts and pages": a plain form, no script."""
+        clock = clock_of(request)
         form = await read_form(request)
         try:
             lang = await client_language.set_language(

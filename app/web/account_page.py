@@ -23,7 +23,7 @@ from app.i18n import N_
 from app.services import portal
 from app.settings import Settings
 from app.web import outcomes
-from app.web.deps import ClockDep, Db, Me, SettingsDep
+from app.web.deps import Db, Me, clock_of, settings_of
 from app.web.forms import Form, is_htmx
 from app.web.render import render
 
@@ -157,5 +157,5 @@ def gateway(request: Request[Any, Any, Any]) -> PaymentGateway:
     return found
 
 
-async def provide_tab(me: Me, db: Db, clock: ClockDep, settings: SettingsDep) -> TabPage:
-    return TabPage(me, db, clock, settings)
+async def provide_tab(request: Request[Any, Any, Any], me: Me, db: Db) -> TabPage:
+    return TabPage(me, db, clock_of(request), settings_of(request))

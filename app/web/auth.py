@@ -22,7 +22,7 @@ from app.i18n import gettext as _
 from app.services import sign_in
 from app.settings import Settings
 from app.web import deps
-from app.web.deps import CLIENT, STAFF, Area, ClockDep, Db
+from app.web.deps import CLIENT, STAFF, Area, Db, clock_of
 from app.web.forms import Form, read_form
 from app.web.render import render
 
@@ -73,7 +73,7 @@ async def _login_page(request: Request[Any, Any, Any], area: Area, next: str | N
     if await deps.signed_in(request, area) is not None:
         return Redirect(_safe_next(next, prefix))
     note = deps.ended_note(request, area)
-    notice = _notice(area, note, request.app.state.settings)
+    notice = _notice(area, note, deps.settings_of(request))
     note.pop("reason", None)  # said once; what to send again stays until sign-in
     return render(
         TEMPLATES[area.name],
@@ -84,9 +84,7 @@ async def _login_page(request: Request[Any, Any, Any], area: Area, next: str | N
     )
 
 
-async def _login(
-    request: Request[Any, Any, Any], area: Area, form: Form, clock: ClockDep, run: SignIn
-) -> Any:
+async def _login(request: Request[Any, Any, Any], area: Area, form: Form, run: SignIn) -> Any:
     nxt = _safe_next(form.get("next"), f"/{area.name}")
     headers = None
     if form.ok:
@@ -109,7 +107,7 @@ async def _login(
             form.error("password", exc.message)
             status = 401
         else:
-            return _welcome(request, area, user_id, extra, nxt, clock)
+            return _welcome(request, area, user_id, extra, nxt)
     else:
         status = 422
     form.values.pop("password", None)
@@ -130,10 +128,9 @@ def _welcome(
     user_id: int,
     extra: dict[str, Any],
     nxt: str,
-    clock: ClockDep,
 ) -> Any:
     note = deps.ended_note(request, area)
-    deps.start_session(request, area, user_id, clock.now(), **extra)
+    deps.start_session(request, area, user_id, clock_of(request).now(), **extra)
     resume = note.get("resume") if note.get("user") == user_id else None
     if isinstance(resume, dict) and _safe_next(resume.get("action"), f"/{area.name}") == (
         resume.get("action")
@@ -153,7 +150,7 @@ class StaffAuthController(Controller):
         return await _login_page(request, STAFF, next)
 
     @post("/login", name="plus_login_post")
-    async def login(self, request: Request[Any, Any, Any], db: Db, clock: ClockDep) -> Any:
+    async def login(self, request: Request[Any, Any, Any], db: Db) -> Any:
         form = await read_form(request)
         email, password = form.get("email"), form.values.get("password", "")
         if not email:
@@ -163,12 +160,12 @@ class StaffAuthController(Controller):
 
         async def run() -> tuple[int, dict[str, Any]]:
             user = await sign_in.staff_sign_in(
-                db, email, password, client_address(request), clock.now()
+                db, email, password, client_address(request), clock_of(request).now()
             )
             assert user.id is not None
             return user.id, {"role": user.role}
 
-        return await _login(request, STAFF, form, clock, run)
+        return await _login(request, STAFF, form, run)
 
     @post("/logout", name="plus_logout")
     async def logout(self, request: Request[Any, Any, Any]) -> Redirect:
@@ -186,7 +183,7 @@ class ClientAuthController(Controller):
         return await _login_page(request, CLIENT, next)
 
     @post("/login", name="account_login_post")
-    async def login(self, request: Request[Any, Any, Any], db: Db, clock: ClockDep) -> Any:
+    async def login(self, request: Request[Any, Any, Any], db: Db) -> Any:
         form = await read_form(request)
         account, password = form.get("account_number"), form.values.get("password", "")
         if not account:
@@ -198,12 +195,12 @@ class ClientAuthController(Controller):
 
         async def run() -> tuple[int, dict[str, Any]]:
             client = await sign_in.client_sign_in(
-                db, account, password, client_address(request), clock.now()
+                db, account, password, client_address(request), clock_of(request).now()
             )
             assert client.id is not None
             return client.id, {}
 
-        return await _login(request, CLIENT, form, clock, run)
+        return await _login(request, CLIENT, form, run)
 
     @post("/logout", name="account_logout")
     async def logout(self, request: Request[Any, Any, Any]) -> Redirect:

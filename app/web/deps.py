@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from litestar import Request
+from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException
@@ -30,8 +31,6 @@ from app.store.models import Client, StaffUser
 from app.web import sessions
 
 Db = NamedDependency[AsyncSession]
-ClockDep = NamedDependency[Clock]
-SettingsDep = NamedDependency[Settings]
 U = TypeVar("U", StaffUser, Client)
 
 
@@ -77,12 +76,17 @@ async def search_clients(db: AsyncSession, needle: search.Needle) -> search.Resu
     return await hot_reads.search_clients(db, needle)
 
 
-def provide_settings(state: State) -> Settings:
-    return state.settings  # type: ignore[no-any-return]
+# Settings and the clock are the app's, put in its state when it is made (server/core.py): a
+# handler reads them there, not through dependency injection, which would cost Litestar a
+# resolution per request (and a task group when they sit beside another dependency).
+def settings_of(request: ASGIConnection[Any, Any, Any, Any]) -> Settings:
+    """The app's settings."""
+    return request.app.state.settings  # type: ignore[no-any-return]
 
 
-def provide_clock(state: State) -> Clock:
-    return state.clock  # type: ignore[no-any-return]
+def clock_of(request: ASGIConnection[Any, Any, Any, Any]) -> Clock:
+    """The app's clock (a fixed or stepped one in tests)."""
+    return request.app.state.clock  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)
@@ -131,8 +135,8 @@ async def signed_in(request: Request[Any, Any, Any], area: Area) -> int | None:
     user_id = session.get(area.id_key)
     if not isinstance(user_id, int):
         return None
-    settings: Settings = request.app.state.settings
-    now = int(request.app.state.clock.now().timestamp())
+    settings = settings_of(request)
+    now = int(clock_of(request).now().timestamp())
     started, seen = session.get("signed_in_at"), session.get("last_seen")
     if not isinstance(started, int) or not isinstance(seen, int):
         await _end(request, area, "expired", user_id)

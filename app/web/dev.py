@@ -15,7 +15,7 @@ from app.adapters.sms.outbox import OutboxSms
 from app.services import reminders, sms, sms_events
 from app.services.sms import TOKEN_MARK
 from app.services.sms_worker import deliver_due
-from app.web.deps import ClockDep, Db, SettingsDep
+from app.web.deps import Db, clock_of, settings_of
 from app.web.forms import Form, is_htmx, parse_id, read_form
 from app.web.render import render
 
@@ -106,13 +106,12 @@ class DevController(Controller):
         self,
         request: Request[Any, Any, Any],
         db: Db,
-        clock: ClockDep,
-        settings: SettingsDep,
         message_id: FromPath[int],
     ) -> Response[Any]:
         """Reply to a text as its recipient would: the same path as Twilio's inbound webhook
         (sms_events.inbound, from = the text's recipient). Then the answer is delivered to the
         dev phone at once, so it is in the inbox when the page comes back."""
+        clock, settings = clock_of(request), settings_of(request)
         message = await sms.message(db, message_id)
         if message is None:
             raise NotFoundException("No such text.")

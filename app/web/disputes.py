@@ -14,7 +14,7 @@ from litestar.response import Redirect
 
 from app.domain.errors import DomainError
 from app.services import disputes, sandbox_events
-from app.web.deps import ClockDep, Db, Forbidden, SettingsDep, Staff
+from app.web.deps import Db, Forbidden, Staff, clock_of, settings_of
 from app.web.render import render
 
 PATH = "/plus/disputes"
@@ -29,10 +29,9 @@ class DisputesController(Controller):
     path = "/plus"
 
     @get("/disputes", name="plus_disputes")
-    async def page(
-        self, request: Request[Any, Any, Any], staff: Staff, db: Db, settings: SettingsDep
-    ) -> Response[Any]:
+    async def page(self, request: Request[Any, Any, Any], staff: Staff, db: Db) -> Response[Any]:
         _allowed(staff)
+        settings = settings_of(request)
         decided = request.query_params.get("decided", "")
         return render(
             "disputes/page.html",
@@ -50,11 +49,10 @@ class DisputesController(Controller):
         self,
         request: Request[Any, Any, Any],
         staff: Staff,
-        clock: ClockDep,
-        settings: SettingsDep,
         dispute_id: FromPath[int],
     ) -> Response[Any]:
         _allowed(staff)
+        clock, settings = clock_of(request), settings_of(request)
         if settings.payments_gateway != "sandbox":
             raise NotFoundException()
         outcome = str((await request.form()).get("outcome") or "")

@@ -13,7 +13,7 @@ from litestar.response import Response
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.web.deps import Db, SettingsDep
+from app.web.deps import Db, settings_of
 
 CHECK_TIMEOUT_SECONDS = 2.0  # each check; a load balancer's probe usually waits 5 s
 
@@ -41,14 +41,12 @@ async def _passes(check: Awaitable[object]) -> bool:
 
 
 @get("/readyz", name="readyz")
-async def readyz(
-    request: Request[Any, Any, Any], settings: SettingsDep
-) -> Response[dict[str, object]]:
+async def readyz(request: Request[Any, Any, Any]) -> Response[dict[str, object]]:
     """The database (SELECT 1) and, when REDIS_URL is set, Redis (a read through the shared
     store: sessions and limits live there); 503 names what failed."""
     state = request.app.state
     checks = {"database": await _passes(_database(state.engine))}
-    if settings.redis_url:
+    if settings_of(request).redis_url:
         checks["redis"] = await _passes(state.kv.exists("readyz"))
     failed = [name for name, ok in checks.items() if not ok]
     body: dict[str, object] = {

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from litestar import get
+from litestar import Request, get
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotFoundException
 from litestar.handlers.base import BaseRouteHandler
@@ -34,7 +34,7 @@ from app.domain.disputes import OPEN as OPEN_DISPUTES
 from app.domain.payment_states import UNRESOLVED
 from app.settings import Settings
 from app.store.metrics_queries import TEXTS_COUNTED, MoneyFigures, money_figures
-from app.web.deps import ClockDep, Db
+from app.web.deps import Db, clock_of, settings_of
 
 PATH = "/metrics"
 log = logging.getLogger("monitorpay.metrics")
@@ -58,7 +58,7 @@ def allowed(settings: Settings, authorization: str | None) -> bool:
 
 
 def token_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    if not allowed(connection.app.state.settings, connection.headers.get("authorization")):
+    if not allowed(settings_of(connection), connection.headers.get("authorization")):
         raise NotFoundException()  # as if there were no such page
 
 
@@ -67,10 +67,12 @@ class MetricsController(PrometheusController):
     guards = [token_guard]
 
     @get(name="metrics")
-    async def get(self, db: Db, clock: ClockDep) -> Response[bytes]:  # type: ignore[override]
+    async def get(  # type: ignore[override]
+        self, request: Request[Any, Any, Any], db: Db
+    ) -> Response[bytes]:
         http: Response[bytes] = await PrometheusController.get.fn(self)
         registry = CollectorRegistry(auto_describe=False)
-        registry.register(await _money(db, clock.now()))
+        registry.register(await _money(db, clock_of(request).now()))
         http.content = http.content + generate_latest(registry)
         return http
 

@@ -21,7 +21,7 @@ from app.services.pay_link import LinkNotFound, LinkState, Payment
 from app.services.payments import PaymentOutcome
 from app.services.summary import PaymentsNotAccepted
 from app.web import outcomes
-from app.web.deps import ClockDep, Db, SettingsDep, connection_gone, release_connection
+from app.web.deps import Db, clock_of, connection_gone, release_connection, settings_of
 from app.web.forms import Form, read_form
 from app.web.render import render
 from app.web.wallets import element_wallets
@@ -63,7 +63,7 @@ def _about(settings: Any) -> dict[str, Any]:
 
 def _not_found(request: Request[Any, Any, Any], exc: LinkNotFound) -> Response[Any]:
     """No link has this token (the exception handler of the pay pages)."""
-    return render("pay/not_found.html", status_code=404, **_about(request.app.state.settings))
+    return render("pay/not_found.html", status_code=404, **_about(settings_of(request)))
 
 
 def _renew_refused(settings: Any, reason: str, status_code: int) -> Response[Any]:
@@ -299,14 +299,13 @@ class LinkVisit:
 async def provide_visit(
     request: Request[Any, Any, Any],
     db: Db,
-    clock: ClockDep,
-    settings: SettingsDep,
     token: FromPath[str],
 ) -> LinkVisit:
     """The link a token opens; LinkNotFound (the not-found page) when there is none. A GET
     reads it on the session's plain connection; a POST through the ORM (the payment core's)."""
+    clock = clock_of(request)
     state = await pay_link.find(db, token, clock.now(), hot=request.method == "GET")
-    return LinkVisit(request, db, clock, settings, token, state)
+    return LinkVisit(request, db, clock, settings_of(request), token, state)
 
 
 Visit = NamedDependency[LinkVisit]

@@ -27,7 +27,14 @@ from app.domain.summary import (
 from app.services import accounts, autopay, client_language, send_link
 from app.services.accounts import AccountView, PaymentLink
 from app.services.summary import NotFound, PaymentsNotAccepted, summarize
-from app.web.deps import ClockDep, Db, SettingsDep, Staff, read_account, read_open_invoices
+from app.web.deps import (
+    Db,
+    Staff,
+    clock_of,
+    read_account,
+    read_open_invoices,
+    settings_of,
+)
 from app.web.forms import Form, is_htmx, parse_id, read_form
 from app.web.render import render
 
@@ -147,7 +154,7 @@ class ClientPage:
 async def provide_client_page(
     request: Request[Any, Any, Any], staff: Staff, db: Db, client_id: FromPath[int]
 ) -> ClientPage:
-    now = request.app.state.clock.now()
+    now = clock_of(request).now()
     return ClientPage(staff, db, now, await account_or_404(db, client_id))
 
 
@@ -156,7 +163,7 @@ async def provide_client_page_with_link(
 ) -> ClientPage:
     """The page with the client's newest payment link (the client page's Send panel)."""
     account = await account_or_404(db, client_id, latest_link=True)
-    return ClientPage(staff, db, request.app.state.clock.now(), account)
+    return ClientPage(staff, db, clock_of(request).now(), account)
 
 
 CLIENT_PAGE = {"page": Provide(provide_client_page)}
@@ -194,9 +201,8 @@ class PlusController(Controller):
 
     @post("/clients/{client_id:int}/language", name="plus_client_language")
     async def set_language(
-        self, request: Request[Any, Any, Any], staff: Staff, db: Db, clock: ClockDep,
-        client_id: FromPath[int],
-    ) -> Response[Any]:  # fmt: skip
+        self, request: Request[Any, Any, Any], staff: Staff, db: Db, client_id: FromPath[int]
+    ) -> Response[Any]:
         """The language the client's texts and pages come in (Account Information)."""
         form = await read_form(request)
         try:
@@ -206,7 +212,7 @@ class PlusController(Controller):
                 language=form.get("language"),
                 actor_type="staff",
                 actor_id=staff.id,
-                now=clock.now(),
+                now=clock_of(request).now(),
             )
         except NotFound:
             raise NotFoundException() from None
@@ -240,9 +246,10 @@ class PlusController(Controller):
 
     @post("/clients/{client_id:int}/links", name="plus_send_link")
     async def send_message(
-        self, request: Request[Any, Any, Any], staff: Staff, page: Page, settings: SettingsDep
+        self, request: Request[Any, Any, Any], staff: Staff, page: Page
     ) -> Response[Any]:
         form = await read_form(request)
+        settings = settings_of(request)
         ctx, invoices = await page.header(tab="info", form=form, state="summary")
 
         def answer(status: int, state: str = "summary") -> Response[Any]:
@@ -302,16 +309,15 @@ class PlusController(Controller):
         return _link_status(page, view, headers)
 
     @get("/clients/{client_id:int}/vehicles", name="plus_client_vehicles")
-    async def vehicles(
-        self, request: Request[Any, Any, Any], page: Page, settings: SettingsDep
-    ) -> Response[Any]:
+    async def vehicles(self, request: Request[Any, Any, Any], page: Page) -> Response[Any]:
         """The vehicles panel with each vehicle's AutoPay status (and the past-due alert, out
         of band): read once the client page has loaded, and again after a link was paid; a
         plain request gets the client page."""
         if not is_htmx(request):
             return Redirect(f"/plus/clients/{page.client_id}", status_code=303)
         ctx, _ = await header_with_open_invoices(page.db, page.account, page.now)
-        ctx["autopay"] = await autopay.staff_view(page.db, page.account, settings.retry_days)
+        retry_days = settings_of(request).retry_days
+        ctx["autopay"] = await autopay.staff_view(page.db, page.account, retry_days)
         return render("plus/_vehicles_refresh.html", headers=VARY, oob=True, **ctx)
 
     @post("/clients/{client_id:int}/links/{link_id:int}/cancel", name="plus_link_cancel")

@@ -20,7 +20,7 @@ from app.services import ledger
 from app.services.ledger import PaymentView, RefundView
 from app.services.payments import refunds
 from app.services.summary import NotFound
-from app.web.deps import ClockDep, SettingsDep, Staff, release_connection
+from app.web.deps import Staff, clock_of, release_connection, settings_of
 from app.web.forms import MAX_ID, Form, is_htmx, read_form
 from app.web.history_page import PATH, base, card_words, context, panel, respond
 from app.web.plus import CLIENT_PAGE, ClientPage, Page
@@ -182,11 +182,11 @@ class RefundsController(Controller):
 
     @post("/payments/{payment_id:int}/refund", name="plus_refund")
     async def refund(
-        self, request: Request[Any, Any, Any], staff: Staff, page: Page, clock: ClockDep,
-        settings: SettingsDep, payment_id: FromPath[int],
-    ) -> Response[Any]:  # fmt: skip
+        self, request: Request[Any, Any, Any], staff: Staff, page: Page, payment_id: FromPath[int]
+    ) -> Response[Any]:
         """Refund once per request key (a double click or a resent form finds the first
         refund), then show the ledger with the refund row, or the form with what went wrong."""
+        clock, settings = clock_of(request), settings_of(request)
         form = await read_form(request)
 
         async def back_to_form(status: int) -> Response[Any]:

@@ -11,9 +11,10 @@ from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency, Provide
 from litestar.params import QueryParameter
 
+from app.clock import Clock
 from app.domain.reports import BadRange, parse_range
 from app.services import reports
-from app.web.deps import ClockDep, Db, Forbidden, Staff
+from app.web.deps import Db, Forbidden, Staff, clock_of
 from app.web.forms import is_htmx, text_errors
 from app.web.render import render
 from app.web.report_charts import charts
@@ -30,7 +31,7 @@ def _allowed(staff: Staff) -> None:
 
 
 async def _report(
-    db: Db, clock: ClockDep, start: str, end: str, location: str
+    db: Db, clock: Clock, start: str, end: str, location: str
 ) -> tuple[dict[str, Any], int]:
     """The page's context and status: 200 with the report, or 400 with the messages by field
     (the typed values kept)."""
@@ -69,11 +70,16 @@ async def _report(
 
 
 async def provide_report(
-    staff: Staff, db: Db, clock: ClockDep, start: From = "", end: To = "", location: Where = ""
+    request: Request[Any, Any, Any],
+    staff: Staff,
+    db: Db,
+    start: From = "",
+    end: To = "",
+    location: Where = "",
 ) -> tuple[dict[str, Any], int]:
     """The report for the query, for a supervisor or admin (else 403); the page and the CSV."""
     _allowed(staff)
-    return await _report(db, clock, start, end, location)
+    return await _report(db, clock_of(request), start, end, location)
 
 
 Asked = NamedDependency[tuple[dict[str, Any], int]]  # provided as "asked" (provide_report)

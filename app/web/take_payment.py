@@ -21,7 +21,7 @@ from app.services.cards import CardExpired
 from app.services.ledger import PaymentView
 from app.services.summary import NotFound, PaymentsNotAccepted
 from app.web import outcomes
-from app.web.deps import ClockDep, SettingsDep, Staff, release_connection
+from app.web.deps import Staff, clock_of, release_connection, settings_of
 from app.web.forms import FINGERPRINT, Form, is_htmx, parse_id, read_form
 from app.web.history_page import PATH, base, card_words, context, panel, respond
 from app.web.plus import CLIENT_PAGE, ClientPage, Page
@@ -220,9 +220,9 @@ class TakePaymentController(Controller):
 
     @post("/payments", name="plus_take_payment_charge")
     async def charge(
-        self, request: Request[Any, Any, Any], staff: Staff, page: Page, clock: ClockDep,
-        settings: SettingsDep,
-    ) -> Response[Any]:  # fmt: skip
+        self, request: Request[Any, Any, Any], staff: Staff, page: Page
+    ) -> Response[Any]:
+        clock, settings = clock_of(request), settings_of(request)
         form = await read_form(request)
         reviewed = form.get("reviewed")
 

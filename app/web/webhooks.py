@@ -13,7 +13,7 @@ from app.domain.errors import DomainError
 from app.domain.numbers import parse_id
 from app.services import reminders, sms_events
 from app.services.webhooks import handle_stripe_event
-from app.web.deps import ClockDep, Db, SettingsDep
+from app.web.deps import Db, clock_of, settings_of
 
 log = logging.getLogger("monitorpay.webhooks")
 # Twilio's id of a message: two letters ("SM", "MM") and 32 hex digits; nothing else is a key.
@@ -21,9 +21,8 @@ MESSAGE_SID = re.compile(r"[A-Z]{2}[0-9a-fA-F]{32}")
 
 
 @post("/webhooks/stripe", name="stripe_webhook", status_code=200)
-async def stripe_webhook(
-    request: Request[Any, Any, Any], clock: ClockDep, settings: SettingsDep
-) -> Response[Any]:
+async def stripe_webhook(request: Request[Any, Any, Any]) -> Response[Any]:
+    clock, settings = clock_of(request), settings_of(request)
     gateway = request.app.state.gateway
     verify = getattr(gateway, "verify_webhook", None)
     if settings.payments_gateway != "stripe" or verify is None:
@@ -60,9 +59,8 @@ async def _twilio_form(
 
 
 @post("/webhooks/twilio/status", name="twilio_status", status_code=200)
-async def twilio_status(
-    request: Request[Any, Any, Any], db: Db, clock: ClockDep, settings: SettingsDep
-) -> Response[Any]:
+async def twilio_status(request: Request[Any, Any, Any], db: Db) -> Response[Any]:
+    clock, settings = clock_of(request), settings_of(request)
     form, refused = await _twilio_form(request, settings)
     if refused is not None:
         return refused
@@ -77,12 +75,11 @@ async def twilio_status(
 
 
 @post("/webhooks/twilio/inbound", name="twilio_inbound", status_code=200)
-async def twilio_inbound(
-    request: Request[Any, Any, Any], db: Db, clock: ClockDep, settings: SettingsDep
-) -> Response[Any]:
+async def twilio_inbound(request: Request[Any, Any, Any], db: Db) -> Response[Any]:
     """Replies to our texts. Twilio answers STOP/START itself; we record the choice, and
     answer HELP with who we are. A PAY's answer (a link, or why not) goes out through the
     outbox like every other text, not in this response."""
+    clock, settings = clock_of(request), settings_of(request)
     form, refused = await _twilio_form(request, settings)
     if refused is not None:
         return refused

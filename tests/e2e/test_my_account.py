@@ -29,7 +29,9 @@ def test_maria_pays_for_her_civic_and_turns_on_autopay(
     settled(page)
     page.get_by_label("14 days").check()
     expect(page.locator("#total-due")).to_have_text("$48.71")  # updated in place
-    expect(page.get_by_label("Visa ending 4242", exact=False)).to_be_checked()
+    expect(
+        page.get_by_role("group", name="Pay with").get_by_label("Visa ending 4242", exact=False)
+    ).to_be_checked()
     expect(page.locator("#new-card")).to_be_hidden()
     expect(page.locator("#autopay-promo")).to_be_visible()
     assert no_horizontal_scroll(page)
@@ -44,7 +46,7 @@ def test_maria_pays_for_her_civic_and_turns_on_autopay(
     expect(page.get_by_label("Card number")).to_be_focused()
     expect(page.locator("#cc-number-error")).to_contain_text("Enter the card number")
     assert live_server.app.state.gateway.successful_charge_count == 0
-    page.get_by_label("Visa ending 4242", exact=False).check()
+    page.get_by_role("group", name="Pay with").get_by_label("Visa ending 4242", exact=False).check()
     expect(page.locator("#new-card")).to_be_hidden()
     expect(page.get_by_role("button", name="Make Payment")).to_be_enabled()
 

@@ -93,6 +93,18 @@ def test_a_long_vehicle_name_is_shown_in_full_at_320_px(
     expect(page.locator(f"#vehicle-{truck_id}")).not_to_be_checked()
     expect(page.locator("#payment-summary")).not_to_contain_text(LONG)
 
+    # AutoPay: each vehicle's card is a radio whose label wraps in full (a select cut it).
+    page.goto("/account/payment/autopay")
+    truck_cards = page.locator(f"#autopay-{truck_id} .card-choice")
+    expect(truck_cards).to_have_count(1)
+    expect(truck_cards).to_contain_text("Mastercard")
+    expect(truck_cards.locator("input")).to_be_checked()  # the default card, as the select had
+    assert fits(truck_cards) and no_horizontal_scroll(page)
+    page.locator(f"#autopay-{truck_id}").get_by_role("radio", name="30").check()
+    page.locator(f"#autopay-{truck_id}").get_by_role("button").click()
+    expect(page.locator(f"#autopay-{truck_id} .autopay-state")).to_contain_text("30")
+    shot(page, artifacts_dir, "vehicle-choice-04-autopay-es-320")
+
     # The pay page: staff text a link for the truck; its summary wraps the name in full.
     staff = desktop
     sign_in_agent(staff)

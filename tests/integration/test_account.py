@@ -79,7 +79,7 @@ async def test_make_a_payment_with_the_card_on_file_lands_on_account_information
         client, "/account/payment", params={"vehicle_id": vehicles["Civic"].id, "days": "14"}
     )
     assert status == 200 and page.text("#total-due") == "$48.71"
-    assert page.one("input[name=card][checked]")["value"] == str(cards[0].id)
+    assert page.one("#pay-form input[name=card][checked]")["value"] == str(cards[0].id)
     assert page.has("#autopay-promo")  # not enrolled: AutoPay is promoted
     # The summary updates in place for htmx.
     r = await client.get(

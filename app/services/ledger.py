@@ -285,37 +285,18 @@ def _invoice_due_date(raw: str, today: date) -> tuple[date, str | None]:
 async def add_checked(
     session: AsyncSession, new: NewInvoice, *, staff: StaffUser, client_id: int, now: datetime
 ) -> Invoice:
-    """Add the charge validate_invoice checked (create_invoice, its fields by name)."""
-    return await create_invoice(session, staff=staff, client_id=client_id, now=now, **asdict(new))
-
-
-async def create_invoice(
-    session: AsyncSession,
-    *,
-    staff: StaffUser,
-    client_id: int,
-    vehicle_id: int | None,
-    description: str,
-    amount_cents: int,
-    due_date: date,
-    now: datetime,
-    charge_type: str | None = None,
-) -> Invoice:
-    """Add a charge under the account lock; `charge_type` is the catalog's key, if any."""
+    """Add the charge validate_invoice checked, under the account lock; its `charge_type` is the
+    catalog's key, if any."""
     await lock_client(session, client_id)  # the same lock every writer of the account takes
     invoice = await add_invoice(
         session,
         client_id=client_id,
-        vehicle_id=vehicle_id,
         kind="charge",
-        charge_type=charge_type,
-        description=description,
-        amount_cents=amount_cents,
         tax_cents=0,
-        due_date=due_date,
         status="open",
         created_at=now,
         created_by_staff_id=staff.id,
+        **asdict(new),
     )
     audit.invoice_added(session, at=now, staff=staff, invoice=invoice)
     await session.commit()

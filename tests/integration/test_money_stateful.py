@@ -333,16 +333,9 @@ async def _new_invoice(
 ) -> Any:
     now = w.clock.now()
     async with w.maker() as s:
-        return await ledger.create_invoice(
-            s,
-            staff=w.agent,
-            client_id=client_id,
-            vehicle_id=vehicle_id,
-            description="Device service",
-            amount_cents=cents,
-            due_date=now.date() + timedelta(days=due_in_days),
-            now=now,
-        )
+        due = now.date() + timedelta(days=due_in_days)
+        new = ledger.NewInvoice(vehicle_id, None, "Device service", cents, due)
+        return await ledger.add_checked(s, new, staff=w.agent, client_id=client_id, now=now)
 
 
 async def _refund(w: World, client_id: int, payment: Payment, cents: int) -> str:

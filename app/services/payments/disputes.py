@@ -43,14 +43,13 @@ async def reverse(s: AsyncSession, payment: Payment, dispute: Dispute, now: date
     if cents <= 0:
         return 0
     refund = status.new_refund(
-        payment_id=payment.id or 0,
-        client_id=payment.client_id,
-        amount_cents=cents,
+        payment,
+        cents,
+        now,
         kind=DISPUTE,
-        reason=f"Dispute lost: {reason_text(dispute.reason)}"[:200],
-        idempotency_key=f"dispute_{dispute.processor_ref}"[:80],
+        reason=f"Dispute lost: {reason_text(dispute.reason)}",
+        key=f"dispute_{dispute.processor_ref}"[:80],
         processor_ref=dispute.processor_ref,
-        created_at=now,
     )
     status.set_refund(refund, "succeeded")
     refund.completed_at = now

@@ -83,13 +83,12 @@ async def open_conflict_refund(
     """Inside the caller's locked transaction: refund in full a success that was not applied.
     `reason` is the note staff read in Account History."""
     refund = status.new_refund(
-        payment_id=payment.id or 0,
-        client_id=payment.client_id,
-        amount_cents=payment.amount_cents,
+        payment,
+        payment.amount_cents,
+        now,
         kind=kind,
-        reason=reason[:200],
-        idempotency_key=f"refund_conflict_{payment.id}",
-        created_at=now,
+        reason=reason,
+        key=f"refund_conflict_{payment.id}",
     )
     s.add(refund)
     s.add(payment)
@@ -136,14 +135,7 @@ async def request(
         )
         check_refund(amount_cents, left)
         refund = status.new_refund(
-            payment_id=payment_id,
-            client_id=client_id,
-            amount_cents=amount_cents,
-            kind="staff",
-            reason=reason,
-            idempotency_key=key,
-            staff_id=staff.id,
-            created_at=now,
+            payment, amount_cents, now, kind="staff", reason=reason, key=key, staff_id=staff.id
         )
         s.add(refund)
         await s.flush()

@@ -12,6 +12,7 @@ difference itself. A payment taken back never counted (it is still in the start 
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, update
@@ -27,8 +28,22 @@ def new_payment(**fields: Any) -> Payment:
     return Payment(status=PAYMENTS.start, **fields)
 
 
-def new_refund(**fields: Any) -> Refund:
-    return Refund(status=REFUNDS.start, **fields)
+def new_refund(
+    payment: Payment, cents: int, now: datetime, *, kind: str, reason: str, key: str, **more: Any
+) -> Refund:
+    """A refund of `cents` of `payment`, made `now`, in the table's start state: `reason` is the
+    note staff read (its first 200 characters), `key` its idempotency key."""
+    return Refund(
+        status=REFUNDS.start,
+        payment_id=payment.id or 0,
+        client_id=payment.client_id,
+        amount_cents=cents,
+        kind=kind,
+        reason=reason[:200],
+        idempotency_key=key,
+        created_at=now,
+        **more,
+    )
 
 
 def set_payment(payment: Payment, new: str) -> None:

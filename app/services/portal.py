@@ -20,6 +20,7 @@ from sqlmodel import col
 from app.adapters.payments.port import CardDetails, PaymentGateway
 from app.clock import Clock
 from app.domain import links
+from app.domain.autopay import DEFAULT_RETRY_DAYS
 from app.domain.errors import CardDeclined, GatewayError, StaleSummary
 from app.domain.periods import local_today
 from app.domain.review import ensure_reviewed
@@ -46,6 +47,8 @@ class Overview:
     today: date
     past_due_cents: int
     invoices: list[Invoice]
+    # each vehicle's AutoPay for its next period, as the AutoPay tab and staff see it
+    autopay_status: dict[int, autopay.StaffStatus]
     autopay: list[autopay.VehicleAutopay]
 
     def past_due(self, invoice: Invoice) -> bool:
@@ -100,7 +103,14 @@ def payment_days(payment: Payment) -> int:
         return 30
 
 
-async def overview(session: AsyncSession, client_id: int, now: datetime) -> Overview:
+async def overview(
+    session: AsyncSession,
+    client_id: int,
+    now: datetime,
+    retry_days: tuple[int, ...] = DEFAULT_RETRY_DAYS,
+) -> Overview:
+    """Account Information: the account, its invoices, and each vehicle's AutoPay with the
+    state of its current charge (a failed one and its next try)."""
     account = await summary.load_account(session, client_id)
     today = local_today(now, account.location.timezone)
     open_invoices = await summary.open_invoices(session, client_id)
@@ -116,12 +126,16 @@ async def overview(session: AsyncSession, client_id: int, now: datetime) -> Over
         .scalars()
         .all()
     )
+    plans = await autopay.for_client(session, client_id, today)
     return Overview(
         account=account,
         today=today,
         past_due_cents=past_due_total(open_invoices, today),
         invoices=invoices,
-        autopay=await autopay.for_client(session, client_id, today),
+        autopay=plans,
+        autopay_status=await autopay.vehicles_view(
+            session, client_id, [p.vehicle for p in plans], account.location.timezone, retry_days
+        ),
     )
 
 

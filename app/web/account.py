@@ -10,13 +10,12 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import FromQuery
 from litestar.response import Redirect
 
-from app.clock import Clock
 from app.services import cards, client_language, portal
 from app.web.account_autopay import AutopayController
 from app.web.account_cards import CardsController
 from app.web.account_page import notice_for, speak
 from app.web.account_pay import MakePaymentController
-from app.web.deps import Db, Me, clock_of
+from app.web.deps import Db, Me, clock_of, settings_of
 from app.web.forms import Form, read_form
 from app.web.render import render
 
@@ -35,11 +34,14 @@ async def _promo(db: Db, me: Me, view: portal.Overview, paid_invoice: Any) -> di
 
 
 async def _home(
-    db: Db, me: Me, clock: Clock, *, paid: str | None = None, notice: str | None = None,
-    form: Form | None = None, status_code: int = 200,
+    db: Db, me: Me, request: Request[Any, Any, Any], *, paid: str | None = None,
+    notice: str | None = None, form: Form | None = None, status_code: int = 200,
 ) -> Response[Any]:  # fmt: skip
     """Account Information; after paying (`paid`: the invoice number) it highlights it."""
-    view = await portal.overview(db, me.id or 0, clock.now())
+    clock = clock_of(request)
+    view = await portal.overview(
+        db, me.id or 0, clock.now(), retry_days=settings_of(request).retry_days
+    )
     paid_invoice = next((i for i in view.invoices if paid and i.number == paid), None)
     return render(
         "account/home.html", status_code=status_code, me=me, view=view,
@@ -62,7 +64,7 @@ class AccountController(Controller):
         done: FromQuery[str | None] = None,
     ) -> Response[Any]:
         speak(me)
-        return await _home(db, me, clock_of(request), paid=paid, notice=notice_for(done))
+        return await _home(db, me, request, paid=paid, notice=notice_for(done))
 
     @post("/language", name="account_language")
     async def set_language(self, request: Request[Any, Any, Any], me: Me, db: Db) -> Response[Any]:
@@ -81,7 +83,7 @@ class AccountController(Controller):
         except client_language.UnknownLanguage as exc:
             speak(me)
             form.error("language", exc.message)
-            return await _home(db, me, clock, form=form, status_code=422)
+            return await _home(db, me, request, form=form, status_code=422)
         # The new language is the page's from now on: it replaces an earlier switch's choice.
         return Redirect(f"/account?done=language_set&lang={lang}", status_code=303)
 

@@ -1,6 +1,7 @@
 """My Account's AutoPay tab after a failed AutoPay charge: it says the charge failed and when it
 is tried again (a soft decline), or that it will not be (a hard decline, or the last retry),
-instead of a "next charge" date of today. The status is the one staff see
+instead of a "next charge" date of today; Account Information says the same. The status is the
+one staff see
 (services/autopay.vehicles_view)."""
 
 from __future__ import annotations
@@ -68,6 +69,8 @@ async def test_the_tab_says_when_a_failed_charge_is_tried_again_or_that_it_will_
     vehicle, state = await _failed_once(app, session, client, clock, "pm_sandbox_visa_9995")
     assert "did not go through. We'll try again on Nov 26, 2026" in state
     assert "next charge" not in state
+    _, home = await get_page(client, "/account")  # Account Information says the same
+    assert home.text(f"#autopay-state-{vehicle}") == state
     spanish = await _state(client, vehicle, "?lang=es")
     assert "Cobro de AutoPay fallido" in spanish and "Lo intentaremos de nuevo el" in spanish
 

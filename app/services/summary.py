@@ -117,25 +117,19 @@ async def compute(
 
 
 async def current_basis(
-    session: AsyncSession,
-    *,
-    client_id: int,
-    vehicle_id: int,
-    days: int | None = None,
-    now: datetime | None = None,
+    session: AsyncSession, client_id: int, summary: InvoiceSummary, now: datetime | None = None
 ) -> Basis:
-    """What the account stands on now: every open invoice, or (with `days` PAST_DUE_ONLY and
-    `now`) what a past-due-only summary would settle today (the domain's basis_of)."""
-    vehicle = await session.get(Vehicle, vehicle_id)
+    """What `summary`'s account stands on now: every open invoice, or (for a past-due-only
+    summary, given `now`) what it would settle today (the domain's basis_of)."""
+    vehicle = await session.get(Vehicle, summary.vehicle_id)
     if vehicle is None or vehicle.client_id != client_id:
         raise NotFound(N_("That vehicle was not found."))
-    if days == PAST_DUE_ONLY:
-        assert now is not None, "a past due basis depends on the day"
+    if summary.past_due_only and now is not None:
         client = await session.get(Client, client_id)
         assert client is not None
         location = await reads.location(session, client.location_id)
         return basis_of(
-            days,
+            PAST_DUE_ONLY,
             await open_invoices(session, client_id),
             vehicle.paid_through,
             local_today(now, location.timezone),

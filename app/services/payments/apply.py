@@ -96,7 +96,7 @@ async def _apply_or_refund(
     the summary no longer fits, open its full refund (its id). Commits."""
     _succeed(payment, result, now)
     summary = InvoiceSummary.from_json(payment.summary_json)
-    current = await current_basis(s, client_id=payment.client_id, vehicle_id=summary.vehicle_id)
+    current = await current_basis(s, payment.client_id, summary)  # every open invoice
     try:
         plan = plan_application(summary, current)  # the domain decides
     except SnapshotNoLongerFits:

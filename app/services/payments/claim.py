@@ -97,13 +97,7 @@ async def claim(s: AsyncSession, req: ChargeRequest, key: str, now: datetime) ->
     assert client is not None
     if client.payment_in_flight is not None:
         raise PaymentInProgress()
-    basis = await current_basis(
-        s,
-        client_id=req.client_id,
-        vehicle_id=req.summary.vehicle_id,
-        days=req.summary.days,
-        now=now,
-    )
+    basis = await current_basis(s, req.client_id, req.summary, now)
     ensure_current(req.summary.basis, basis)  # the domain decides; StaleSummary otherwise
     payment = new_payment(req, key, now)
     s.add(payment)

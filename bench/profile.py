@@ -6,6 +6,7 @@ CPU per request measured from /proc over the same seconds.
 
     .venv/bin/python bench/profile.py --db 100k --case summary --source HEAD
     .venv/bin/python bench/profile.py --db 100k --case history --source 2e42cb4 --duration 15
+    .venv/bin/python bench/profile.py --db 100k --case pay --redis redis://127.0.0.1:6379/2
 
 Needs wrk and py-spy (`pip install py-spy`; sampling another process needs ptrace, as root
 here). Prints a markdown table; nothing is asserted.
@@ -26,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import data, source  # noqa: E402
-from bench.load import REDIS_URL, lua, sample_clients, sign_in, wrk  # noqa: E402
+from bench.load import REDIS_URL, lua, make_links, sample_clients, sign_in, wrk  # noqa: E402
 from tests.servers import server_env, start_server  # noqa: E402
 
 # (layer, what a frame's file path contains), the first match of the innermost frame wins,
@@ -66,18 +67,19 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="py-spy profile of one bench/load.py case")
     parser.add_argument("--db", default="100k")
     parser.add_argument(
-        "--case", default="summary", choices=("summary", "client", "history", "search")
+        "--case", default="summary", choices=("summary", "client", "history", "search", "pay")
     )
     parser.add_argument("--source", default="HEAD")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--duration", type=int, default=15)
     parser.add_argument("--rate", type=int, default=500, help="py-spy samples per second")
+    parser.add_argument("--redis", default=REDIS_URL, help="REDIS_URL of the server")
     args = parser.parse_args(argv)
     url = args.db if "://" in args.db else data.ensure(args.db, migrate=False).url
     work = Path(tempfile.mkdtemp(prefix="bench-profile-"))
     src, commit = source.export(args.source, work)
     commit += f" (schema {source.migrate(url, src)})"
-    env = server_env(url, work / "sandbox-ledger.db", REDIS_URL=REDIS_URL, LOG_LEVEL="WARNING",
+    env = server_env(url, work / "sandbox-ledger.db", REDIS_URL=args.redis, LOG_LEVEL="WARNING",
                      WEB_CONCURRENCY="1")  # fmt: skip
     app = start_server(env, src, ready_within=120)
     try:
@@ -92,6 +94,9 @@ def main(argv: list[str] | None = None) -> None:
 
             paths = [f"/plus/?q={q}" for q in SEARCHES]
             headers["HX-Request"] = "true"
+        elif args.case == "pay":  # the Secure Payment page of 200 links, as load.py's case
+            tokens = asyncio.run(make_links(url, [c for c, _ in sample[:200]], app.url))
+            paths, headers = [f"/pay/{t}" for t in tokens], {}
         elif args.case == "client":
             paths = [f"/plus/clients/{c}" for c, _ in sample]
         else:

@@ -7,7 +7,8 @@ vehicle and paid-through date). A missed day is not caught up later: a vehicle w
 closer than N days when the job runs is not texted (run `monitorpay remind` again the same day).
 
 Which vehicle a PAY reply is about (`choose_vehicle`):
-1. the vehicle of the most recent reminder texted to that number within REPLY_WINDOW;
+1. the vehicle of the most recent text within REPLY_WINDOW that asked that number to reply
+   PAY: a reminder, or a declined AutoPay charge's text ("Reply PAY for a link now");
 2. else, when the number belongs to one client with one vehicle, that vehicle;
 3. else none: the reply asks the client to call (we never guess between vehicles).
 """

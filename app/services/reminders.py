@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import and_, false, or_, select, update
@@ -30,6 +30,7 @@ from app.domain import phone
 from app.domain import reminders as rules
 from app.domain.errors import DomainError
 from app.domain.periods import local_today
+from app.domain.summary import InvoiceSummary
 from app.formatting import day
 from app.services import audit, send_link, sms, texts
 from app.services.daily import every_day, next_run_at  # noqa: F401 - next_run_at: tests
@@ -40,6 +41,7 @@ from app.store.models import (
     AutopayEnrollment,
     Client,
     Location,
+    Payment,
     Reminder,
     SmsMessage,
     Vehicle,
@@ -375,6 +377,54 @@ async def _answer(
     return True
 
 
+async def _last_prompt(
+    session: AsyncSession, e164: str, client_ids: list[int], now: datetime
+) -> tuple[rules.Target, date] | None:
+    """The most recent text within REPLY_WINDOW that asked `e164` to reply PAY: a reminder, or
+    a declined AutoPay charge's text ("Reply PAY for a link now"). Its client and vehicle, and
+    the paid-through date it was about (a PAY after that period was paid sends no link)."""
+    since = now - rules.REPLY_WINDOW
+    reminder = (
+        await session.execute(
+            select(
+                col(Reminder.client_id), col(Reminder.vehicle_id), col(Reminder.period_end),
+                col(Reminder.created_at),
+            )
+            .join(SmsMessage, col(SmsMessage.id) == col(Reminder.sms_id))
+            .where(col(SmsMessage.to_e164) == e164, col(Reminder.created_at) >= since)
+            .order_by(col(Reminder.created_at).desc(), col(Reminder.id).desc())
+            .limit(1)
+        )
+    ).first()  # fmt: skip
+    declined = (
+        await session.execute(
+            select(
+                col(Payment.client_id), col(Payment.vehicle_id), col(Payment.summary_json),
+                col(Payment.created_at),
+            )
+            .where(
+                col(Payment.client_id).in_(client_ids), col(Payment.channel) == "autopay",
+                col(Payment.status) == "failed", col(Payment.vehicle_id).is_not(None),
+                col(Payment.created_at) >= since,
+            )
+            .order_by(col(Payment.created_at).desc(), col(Payment.id).desc())
+            .limit(1)
+        )
+    ).first()  # fmt: skip
+    prompts = []
+    if reminder is not None:
+        prompts.append((reminder[3], rules.Target(reminder[0], reminder[1]), reminder[2]))
+    if declined is not None:
+        period = InvoiceSummary.from_json(declined[2]).period
+        if period is not None:  # AutoPay always buys a period
+            ended = period.start - timedelta(days=1)
+            prompts.append((declined[3], rules.Target(declined[0], int(declined[1] or 0)), ended))
+    if not prompts:
+        return None
+    _, target, period_end = max(prompts, key=lambda p: p[0])
+    return target, period_end
+
+
 async def answer_pay(
     session: AsyncSession, *, e164: str, word: str, now: datetime, ctx: ReplyContext
 ) -> str:
@@ -402,19 +452,8 @@ async def answer_pay(
             .order_by(col(Vehicle.id))
         )
     ).all()
-    latest = (
-        await session.execute(
-            select(col(Reminder.client_id), col(Reminder.vehicle_id), col(Reminder.period_end))
-            .join(SmsMessage, col(SmsMessage.id) == col(Reminder.sms_id))
-            .where(
-                col(SmsMessage.to_e164) == e164,
-                col(Reminder.created_at) >= now - rules.REPLY_WINDOW,
-            )
-            .order_by(col(Reminder.created_at).desc(), col(Reminder.id).desc())
-            .limit(1)
-        )
-    ).first()
-    reminded = rules.Target(int(latest[0]), int(latest[1])) if latest else None
+    prompted = await _last_prompt(session, e164, list(recipients), now)
+    reminded = prompted[0] if prompted else None
     target = rules.choose_vehicle(
         reminded,
         [
@@ -437,7 +476,7 @@ async def answer_pay(
     to = recipients[target.client_id]
     vehicle = await session.get(Vehicle, target.vehicle_id)
     assert vehicle is not None
-    period_end = latest[2] if latest is not None and target == reminded else None
+    period_end = prompted[1] if prompted is not None and target == reminded else None
     if rules.already_paid(vehicle.paid_through, period_end):
         sent = await _answer(
             session,

@@ -25,6 +25,7 @@ from sqlmodel import col
 from app.clock import Clock
 from app.domain import disputes as rules
 from app.domain.errors import DomainError
+from app.domain.views import view_of
 from app.services import audit
 from app.services.payments import disputes as money
 from app.store.locks import locked_account
@@ -188,20 +189,14 @@ class DisputeRow(_Status):
 
 
 def _row(d: Dispute, client: Client, payment_cents: int, tz: str) -> DisputeRow:
-    return DisputeRow(
+    return view_of(
+        DisputeRow,
+        d,
         id=d.id or 0,
         ref=d.processor_ref,
-        payment_id=d.payment_id,
-        client_id=d.client_id,
         client_name=client.name,
         account_number=client.account_number,
-        amount_cents=d.amount_cents,
         payment_cents=payment_cents,
-        reason=d.reason,
-        status=d.status,
-        evidence_due_by=d.evidence_due_by,
-        opened_at=d.opened_at,
-        livemode=d.livemode,
         timezone=tz,
     )
 

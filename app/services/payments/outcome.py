@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.domain.views import view_of
 from app.store.models import Invoice, Payment
 
 
@@ -32,14 +33,4 @@ async def outcome_of(session: AsyncSession, payment: Payment) -> PaymentOutcome:
     if payment.invoice_id is not None:
         invoice = await session.get(Invoice, payment.invoice_id)
         number = invoice.number if invoice else None
-    return PaymentOutcome(
-        payment_id=payment.id or 0,
-        status=payment.status,
-        amount_cents=payment.amount_cents,
-        invoice_id=payment.invoice_id,
-        invoice_number=number,
-        card_brand=payment.card_brand,
-        card_last4=payment.card_last4,
-        completed_at=payment.completed_at,
-        failure_message=payment.failure_message,
-    )
+    return view_of(PaymentOutcome, payment, payment_id=payment.id or 0, invoice_number=number)

@@ -400,8 +400,8 @@ def _get_summary(
         days = parse_choice(form.get("days"))
     except InvalidDays as exc:
         form.error("days", exc.message)
-    if not form.ok or vehicle is None:
-        return None, 422
+    if vehicle is None or form.errors.keys() & {"vehicle_id", "days"}:
+        return None, 422  # the summary's own fields; another field's error is said by it
     try:
         return summarize(account.location, vehicle, days, now, invoices), 200
     except NothingPastDue as exc:

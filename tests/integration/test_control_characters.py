@@ -14,12 +14,13 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
 
-from app.store.models import CardOnFile, Client, Invoice, Payment
+from app.store.models import CardOnFile, Client, Invoice, Payment, PaymentLink
 from app.web.forms import MULTI_LINE_FIELDS, refused_text
 from tests.conftest import csrf_for, get_page, sign_in_client, sign_in_staff
 from tests.html import parse
 from tests.integration.test_account import pay_data
 from tests.integration.test_pay import make_link, submit
+from tests.integration.test_send_link import client_id, reviewed_now, send, summary_form
 
 BOTH = pytest.mark.parametrize("db_url", ["sqlite", "postgres"], indirect=True)
 REFUSED = "This has characters that can't be accepted here. Type it again."
@@ -171,6 +172,35 @@ async def test_add_new_invoice_description_with_a_control_character_is_refused_b
         assert (await s.execute(select(func.count()).select_from(Invoice))).scalar_one() == (
             invoices
         )
+
+
+@BOTH
+@pytest.mark.parametrize("phone", ["512\x00555-0102", "(512) 555-0102\x1b"])
+async def test_send_secure_payment_link_phone_with_a_control_character_is_refused_by_the_field(
+    app: Litestar, client: AsyncTestClient[Any], session: Any, db_url: str, phone: str
+) -> None:
+    """The summary stays on screen (it was shown before a vehicle step used to come back, with
+    the message nowhere) and the phone field says what is wrong; no link is made."""
+    await sign_in_staff(client)
+    cid = await client_id(session, "100002")
+    _, vid = await summary_form(client, cid, "F-150")
+    for hx in (True, False):
+        r = await send(client, cid, vid, phone) if hx else await send_plain(client, cid, vid, phone)
+        assert r.status_code == 400
+        page = parse(r.text)
+        assert page.text("#phone-error") == f"Error: {REFUSED}"
+        assert page.one("#phone")["aria-invalid"] == "true"
+        assert page.has("#invoice-summary") and "\x00" not in r.text
+    async with app.state.sessionmaker() as s:
+        assert (await s.execute(select(func.count()).select_from(PaymentLink))).scalar_one() == 0
+
+
+async def send_plain(client: AsyncTestClient[Any], cid: int, vid: str, phone: str) -> Any:
+    """Send Message as a plain form post (no htmx)."""
+    token = (await get_page(client, f"/plus/clients/{cid}"))[1].csrf()
+    data = {"vehicle_id": vid, "days": "30", "phone": phone, "_csrf_token": token,
+            "reviewed": await reviewed_now(client, cid, vid)}  # fmt: skip
+    return await client.post(f"/plus/clients/{cid}/links", data=data)
 
 
 # -- query parameters ------------------------------------------------------------------------

@@ -15,8 +15,6 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Literal
 
-from litestar.types import ASGIApp, Receive, Scope, Send
-
 LogFormat = Literal["text", "json"]
 TEXT_FORMAT = "%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"
 _OURS = "_monitorpay_handler"  # marks the handler configure_logging installed
@@ -91,19 +89,3 @@ def _server_lines_to_root() -> None:
     server = logging.getLogger("uvicorn")  # uvicorn.error writes through it
     server.handlers.clear()
     server.propagate = True
-
-
-class RequestIdContext:
-    """ASGI middleware after RequestMiddleware: the request's id (scope state) in a context
-    variable for the request's lifetime, so every line logged while serving it carries it."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        state = scope.get("state") or {}
-        token = request_id.set(state.get("request_id"))
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            request_id.reset(token)

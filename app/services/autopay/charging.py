@@ -211,16 +211,13 @@ def _count(report: RunReport, outcome: payments.PaymentOutcome) -> None:
 
 def _request(job: Job) -> payments.ChargeRequest:
     due = job.due
-    return payments.ChargeRequest(
-        client_id=due.client_id,
-        summary=job.snap,
-        channel="autopay",
-        payment_method=due.card_ref,
-        card=CardDetails(due.card_brand, due.card_last4, due.card_exp_month, due.card_exp_year),
-        actor_type="system",
+    return payments.ChargeRequest.card_on_file(
+        due.client_id,
+        job.snap,
+        due.card_ref,
+        CardDetails(due.card_brand, due.card_last4, due.card_exp_month, due.card_exp_year),
         customer=due.customer,
-        off_session=True,
-        idempotency_key=key_of(due.vehicle_id, job.snap, job.attempt),
+        key=key_of(due.vehicle_id, job.snap, job.attempt),
     )
 
 

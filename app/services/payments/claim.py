@@ -19,7 +19,7 @@ from app.domain.summary import InvoiceSummary, ensure_current
 from app.i18n import N_
 from app.services.payments import status
 from app.services.summary import current_basis
-from app.store.models import Client, Payment, PaymentLink
+from app.store.models import Client, Payment, PaymentLink, StaffUser
 
 
 class PaymentInProgress(DomainError):
@@ -57,6 +57,35 @@ class ChargeRequest:
     staff_id: int | None = None
     link_id: int | None = None
     idempotency_key: str | None = None
+
+    @classmethod
+    def card_on_file(
+        cls,
+        client_id: int,
+        summary: InvoiceSummary,
+        payment_method: str,
+        card: CardDetails,
+        *,
+        customer: str | None,
+        key: str,
+        staff: StaffUser | None = None,
+    ) -> ChargeRequest:
+        """A saved card charged without its holder present (off session): by `staff`, or else
+        by AutoPay."""
+        staff_id = staff.id if staff is not None else None
+        return cls(
+            client_id=client_id,
+            summary=summary,
+            channel="autopay" if staff is None else "staff_card_on_file",
+            payment_method=payment_method,
+            card=card,
+            customer=customer,
+            off_session=True,
+            actor_type="system" if staff is None else "staff",
+            actor_id=staff_id,
+            staff_id=staff_id,
+            idempotency_key=key,
+        )
 
 
 async def _check_link(s: AsyncSession, link_id: int, now: datetime) -> None:

@@ -127,6 +127,9 @@ def test_a_long_vehicle_name_is_shown_in_full_at_320_px(
     staff.get_by_role("link", name="Send Secure Payment Link").click()
     vehicle = staff.get_by_label("Vehicle", exact=True)
     vehicle.select_option(value=str(truck_id))
+    # Short options, the chosen vehicle's cycle and date beside them (a long option was cut).
+    expect(staff.locator("#vehicle-chosen")).to_have_text("30-day cycle, paid through Nov 27, 2026")
+    assert fits(vehicle, width=1280) and fits(staff.locator("#vehicle-chosen"), width=1280)
     staff.get_by_role("button", name="Get Summary").click()
     expect(staff.locator("#invoice-summary")).to_contain_text(LONG)
     staff.get_by_role("button", name="Send Message").click()

@@ -129,10 +129,11 @@ async def _handle(
         status="succeeded", processor_ref=str(obj.get("id")), amount_cents=charged, card=card
     )
     was = payment.status
+    ctx = payments.PaymentContext(maker, gateway, clock, company)
     if charged != payment.amount_cents:  # money taken, but not what was asked: give it back
-        await payments.refund_amount_mismatch(maker, gateway, clock, pid, result, company=company)
+        await payments.refund_amount_mismatch(ctx, pid, result)
         return "already_final" if was in SETTLED else "amount_mismatch_refunded"
-    outcome = await payments.apply_success(maker, gateway, clock, pid, result, company=company)
+    outcome = await payments.apply_success(ctx, pid, result)
     if was in SETTLED:
         return "already_final"
     return "applied" if outcome.status == "succeeded" else outcome.status

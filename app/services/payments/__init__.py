@@ -9,6 +9,7 @@ exactly once, and every payment or refund status is written by it.
 - `refunds` where a refund is decided and applied (`plan_reopen` decides what it reopens)
 - `status`  the one writer of statuses, through the domain's transition table
 - `outcome` what a caller is told
+- `context` what recording the processor's answer needs (database, processor, clock, company)
 """
 
 from app.services.payments.apply import apply_success, refund_amount_mismatch
@@ -21,6 +22,7 @@ from app.services.payments.charge import (
     record_unchargeable,
 )
 from app.services.payments.claim import ChargeRequest, LinkNotPayable, PaymentInProgress
+from app.services.payments.context import PaymentContext
 from app.services.payments.outcome import PaymentOutcome, outcome_of
 from app.services.payments.resolve import (
     CHALLENGE_TIMEOUT,
@@ -35,6 +37,7 @@ __all__ = [
     "NOT_FOUND_AFTER",
     "ChargeRequest",
     "LinkNotPayable",
+    "PaymentContext",
     "PaymentInProgress",
     "PaymentOutcome",
     "apply_success",

@@ -14,8 +14,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
-from app.adapters.payments.port import ChargeResult, PaymentGateway
-from app.clock import Clock
+from app.adapters.payments.port import ChargeResult
 from app.domain.payment_states import PAYMENTS
 from app.domain.summary import (
     ApplicationPlan,
@@ -27,6 +26,7 @@ from app.formatting import money
 from app.services import audit
 from app.services.payments import refunds, status
 from app.services.payments.claim import account_of, release, release_link
+from app.services.payments.context import PaymentContext
 from app.services.payments.outcome import PaymentOutcome, outcome_of
 from app.services.payments.payer_texts import text_about_card
 from app.services.summary import current_basis, open_invoices
@@ -57,30 +57,23 @@ async def _outcome(maker: async_sessionmaker[AsyncSession], payment_id: int) -> 
 
 
 async def apply_success(
-    maker: async_sessionmaker[AsyncSession],
-    gateway: PaymentGateway,
-    clock: Clock,
-    payment_id: int,
-    result: ChargeResult,
-    company: str = "",
-    *,
-    amount_mismatch: bool = False,
+    ctx: PaymentContext, payment_id: int, result: ChargeResult, *, amount_mismatch: bool = False
 ) -> PaymentOutcome:
     """Apply a succeeded charge once. A success that no longer fits its snapshot is recorded
     and refunded in full; so is one the processor says took another amount than the payment's
     (`amount_mismatch`: refund_amount_mismatch). A replay changes nothing."""
-    now = clock.now()
-    async with locked_account(maker, await account_of(maker, payment_id)) as s:
+    now = ctx.clock.now()
+    async with locked_account(ctx.maker, await account_of(ctx.maker, payment_id)) as s:
         payment = await s.get(Payment, payment_id)
         assert payment is not None
         if not PAYMENTS.allows(payment.status, "succeeded"):  # applied already: a replay
             return await outcome_of(s, payment)
         settle = _refund_other_amount if amount_mismatch else _apply_or_refund
-        settled = await settle(s, payment, result, now, company)
+        settled = await settle(s, payment, result, now, ctx.company)
         if isinstance(settled, PaymentOutcome):
             return settled
-    await refunds.execute(maker, gateway, clock, settled, company=company)
-    return await _outcome(maker, payment_id)
+    await refunds.execute(ctx.maker, ctx.gateway, ctx.clock, settled, company=ctx.company)
+    return await _outcome(ctx.maker, payment_id)
 
 
 # The processor says it charged `result.amount_cents`, not the payment's amount: nothing is

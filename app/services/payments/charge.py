@@ -42,6 +42,7 @@ from app.services.payments.claim import (
     release_link,
     remember_client,
 )
+from app.services.payments.context import PaymentContext
 from app.services.payments.outcome import PaymentOutcome, outcome_of
 from app.services.texts import text_payer
 from app.store.locks import locked_account
@@ -122,7 +123,7 @@ async def charge(
         await mark_unknown(maker, pid, "interrupted")
         raise
     try:
-        return await record_result(maker, gateway, clock, pid, result, company=company)
+        return await record_result(PaymentContext(maker, gateway, clock, company), pid, result)
     except Exception:
         # The processor answered but we could not record it (the database dropped the
         # connection): the payer must not read "nothing was charged". Reconcile applies it.
@@ -192,20 +193,15 @@ async def not_attempted(maker: async_sessionmaker[AsyncSession], payment_id: int
 
 
 async def record_result(
-    maker: async_sessionmaker[AsyncSession],
-    gateway: PaymentGateway,
-    clock: Clock,
-    payment_id: int,
-    result: ChargeResult,
-    company: str = "",
+    ctx: PaymentContext, payment_id: int, result: ChargeResult
 ) -> PaymentOutcome:
     """What the processor said about a charge, applied once: success, refusal, or still
     waiting (3-D Secure, processing)."""
     if result.status == "succeeded":
-        return await apply.apply_success(maker, gateway, clock, payment_id, result, company=company)
+        return await apply.apply_success(ctx, payment_id, result)
     if result.status == "failed":
         await fail(
-            maker, clock, payment_id,
+            ctx.maker, ctx.clock, payment_id,
             code="authentication_failed", message=NOT_CONFIRMED, declined=True,
         )  # fmt: skip
         return PaymentOutcome(
@@ -214,7 +210,7 @@ async def record_result(
             amount_cents=result.amount_cents,
             failure_message=NOT_CONFIRMED,
         )
-    async with maker() as s:  # waiting on the bank: the processor has it, under this reference
+    async with ctx.maker() as s:  # waiting on the bank: the processor has it, under this reference
         await status.move_payment(s, payment_id, "pending", processor_ref=result.processor_ref)
         await s.commit()
     return PaymentOutcome(

@@ -16,6 +16,7 @@ from app.domain.errors import GatewayError, OutcomeUnknown
 from app.domain.payment_states import SETTLED, UNRESOLVED
 from app.i18n import N_
 from app.services.payments.charge import fail, record_result
+from app.services.payments.context import PaymentContext
 from app.store.models import Payment, PaymentLink
 
 log = logging.getLogger("monitorpay.payments")
@@ -39,7 +40,7 @@ async def settle_from_processor(
     bank's refusal. A charge still `processing` or `requires_action` stays pending (a webhook,
     the browser or reconcile finishes it). Safe to call again: both outcomes apply once."""
     result = await gateway.retrieve(processor_ref)
-    await record_result(maker, gateway, clock, payment_id, result, company=company)
+    await record_result(PaymentContext(maker, gateway, clock, company), payment_id, result)
     return result
 
 
@@ -106,5 +107,7 @@ async def resolve(
             return "abandoned"
     if result.status == "processing":
         return "waiting"
-    outcome = await record_result(maker, gateway, clock, payment_id, result, company=company)
+    outcome = await record_result(
+        PaymentContext(maker, gateway, clock, company), payment_id, result
+    )
     return "applied" if outcome.status in SETTLED else outcome.status

@@ -190,10 +190,10 @@ async def test_cards_always_show_their_expiry(client: AsyncTestClient[Any]) -> N
     await sign_in_client(client, "100002")
     _, make = await get_page(client, "/account/payment")
     assert all("expires" in c.get_text() for c in make.all(".card-choice"))
-    assert all("expires" in o.get_text() for o in make.all("#promo-card option"))
+    assert all("expires" in c.get_text() for c in make.all("#promo-card .card-choice"))
     _, autopay = await get_page(client, "/account/payment/autopay")
-    options = autopay.all(".autopay-form select option")
-    assert options and all("expires" in o.get_text() for o in options)
+    choices = autopay.all(".autopay-form .card-choice")
+    assert choices and all("expires" in c.get_text() for c in choices)
     _, methods = await get_page(client, "/account/payment/methods")
     assert all("Expires" in li.get_text() for li in methods.all(".card-item"))
 

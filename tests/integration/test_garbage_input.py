@@ -90,7 +90,7 @@ _FIELD = re.compile(
     r'<(?:input|select|textarea|button)\b[^>]*?\bname="([A-Za-z_][A-Za-z0-9_-]*)"'
     r'|\bfield\("([A-Za-z_][A-Za-z0-9_]*)"'
 )
-NOT_INPUT = {"request", "self", "db", "clock", "settings", "staff", "me", "state", "data", "body"}
+NOT_INPUT = {"request", "self", "db", "staff", "me", "state", "data", "body"}
 
 
 def form_fields() -> set[str]:

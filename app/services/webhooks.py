@@ -20,7 +20,7 @@ from app.adapters.payments.port import ChargeResult, PaymentGateway
 from app.clock import Clock
 from app.domain.disputes import DisputeFacts, UnknownDisputeStatus
 from app.domain.numbers import parse_id
-from app.domain.payment_states import SETTLED
+from app.domain.payment_states import SETTLED, UNRESOLVED
 from app.i18n import N_
 from app.services import disputes, payments
 from app.store.models import Payment, ProcessedEvent
@@ -188,8 +188,11 @@ async def _dispute_event(
         log.error("event_id=%s event=dispute_event_unreadable", event_id)
         return "ignored"
     payment = await disputes.payment_for(maker, facts.payment_ref) if facts.payment_ref else None
-    if payment is None:
-        # Not remembered: the processor's next delivery (or the sandbox's) tries again.
+    if payment is None or payment.status in UNRESOLVED:
+        # Not remembered: no payment of ours for it yet, or ours whose answer we have not had
+        # (a dispute proves the charge; reconcile settles the payment, and a lost dispute then
+        # gives back what it holds). The processor's next event for the dispute (or the
+        # sandbox's next delivery) tries again.
         log.warning("event_id=%s dispute=%s event=dispute_unknown_payment", event_id, facts.ref)
         return "unknown_payment"
     if event_id and not await _first_time(maker, event_id, kind, clock):

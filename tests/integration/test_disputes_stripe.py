@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlmodel import col
 
 from app.store.models import Dispute, Invoice, Payment, PaymentAllocation, ProcessedEvent, Refund
@@ -217,6 +217,31 @@ async def test_a_dispute_for_a_payment_we_do_not_know_is_not_remembered(
     # An unknown status is not acted on either.
     odd = dispute_event("charge.dispute.created", {**stray, "status": "on_fire"})
     assert (await post_webhook(client, odd)).json()["result"] == "ignored"
+
+
+async def test_a_dispute_on_a_payment_whose_answer_we_have_not_had_waits_for_it(
+    client: AsyncTestClient[Any], app: Litestar, fake: FakeStripe
+) -> None:
+    """Our record says unknown (the charge's answer was lost) when Stripe's dispute arrives: it is
+    not remembered, so a lost dispute cannot find a payment that holds nothing yet (and give
+    nothing back); once reconcile has settled the payment, the next delivery opens it."""
+    _, payment, dispute = await disputed_payment(client, app, fake)
+    async with app.state.sessionmaker() as s:  # as it stood before reconcile heard the answer
+        await s.execute(
+            update(Payment).where(col(Payment.id) == payment.id).values(status="unknown")
+        )
+        await s.commit()
+    event = sent(fake, "charge.dispute.created")
+    assert (await post_webhook(client, event)).json()["result"] == "unknown_payment"
+    assert await dispute_rows(app) == []
+    async with app.state.sessionmaker() as s:  # reconcile settled it
+        await s.execute(
+            update(Payment).where(col(Payment.id) == payment.id).values(status="succeeded")
+        )
+        await s.commit()
+    assert (await post_webhook(client, event)).json()["result"] == "opened"
+    [row] = await dispute_rows(app)
+    assert (row.processor_ref, row.payment_id) == (dispute["id"], payment.id)
 
 
 async def test_the_disputes_page_links_each_to_stripes_dashboard_and_has_no_sandbox_controls(

@@ -11,14 +11,8 @@ from hypothesis import strategies as st
 from app.clock import FixedClock
 from app.domain.autopay import LEAD_DAYS, due_through, is_due, next_charge_date
 from app.domain.cards import expired
-from app.services.autopay import (
-    LISTED_FAILURES,
-    Progress,
-    ProgressReporter,
-    RunItem,
-    RunReport,
-    next_run_at,
-)
+from app.services.autopay import Progress, RunReport, next_run_at
+from app.services.autopay.report import LISTED_FAILURES, ProgressReporter, RunItem
 
 TODAY = date(2026, 11, 25)
 

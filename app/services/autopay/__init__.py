@@ -12,18 +12,10 @@ The due rule is the domain's (`app/domain/autopay.py`); the SQL is `app/store/au
 """
 
 from app.domain.autopay import LEAD_DAYS
-from app.services.autopay.batch import CHUNK_SIZE, DAILY_CONCURRENCY, run, run_daily
+from app.services.autopay.batch import run, run_daily
 from app.services.autopay.charging import Pacing
 from app.services.autopay.enrollment import VehicleAutopay, cancel, enroll, for_client
-from app.services.autopay.report import (
-    LISTED_FAILURES,
-    PROGRESS_EVERY,
-    Progress,
-    ProgressReporter,
-    RunItem,
-    RunReport,
-    log_progress,
-)
+from app.services.autopay.report import Progress, RunReport
 from app.services.autopay.retries import (
     Policy,
     StaffStatus,
@@ -34,16 +26,10 @@ from app.services.autopay.retries import (
 from app.services.daily import next_run_at
 
 __all__ = [
-    "CHUNK_SIZE",
-    "DAILY_CONCURRENCY",
     "LEAD_DAYS",
-    "LISTED_FAILURES",
-    "PROGRESS_EVERY",
     "Pacing",
     "Policy",
     "Progress",
-    "ProgressReporter",
-    "RunItem",
     "RunReport",
     "StaffStatus",
     "VehicleAutopay",
@@ -51,7 +37,6 @@ __all__ = [
     "enroll",
     "for_client",
     "idempotency_key",
-    "log_progress",
     "next_run_at",
     "run",
     "run_daily",

@@ -9,7 +9,6 @@ invoice changed — is refused with the fresh one.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -25,10 +24,9 @@ from app.domain.review import ensure_reviewed
 from app.domain.summary import InvoiceSummary
 from app.services import audit, payments
 from app.services.cards import CardView, get_card, list_cards, usable_card
+from app.services.staff_request import StaffRequest, is_key
 from app.services.summary import PaymentsNotAccepted, compute, load_account
-from app.store.models import CardOnFile, Payment, StaffUser
-
-_KEY = re.compile(r"^[0-9a-f]{32}$")
+from app.store.models import CardOnFile, Payment
 
 
 class BadRequestKey(DomainError):
@@ -63,22 +61,21 @@ async def take(
     maker: async_sessionmaker[AsyncSession],
     gateway: PaymentGateway,
     clock: Clock,
+    ask: StaffRequest,
     *,
-    staff: StaffUser,
-    client_id: int,
     vehicle_id: int,
     days: int,
     card_id: int,
     reviewed: str,
-    request_key: str,
     company: str,
 ) -> tuple[payments.PaymentOutcome, CardOnFile]:
     """Charge the card once. Raises StaleSummary (the summary moved since staff reviewed it, or
     the account moved before the charge), NothingPastDue (the past due balance only was asked
     for and none is left), CardExpired, NotFound, PaymentsNotAccepted and the payment core's
     errors (CardDeclined, PaymentInProgress, GatewayError)."""
-    if not _KEY.match(request_key):
+    if not is_key(ask.key):
         raise BadRequestKey()
+    staff, client_id, request_key = ask.staff, ask.client_id, ask.key
     now = clock.now()
     key = f"staff_{request_key}"
     async with maker() as s:

@@ -3,7 +3,6 @@ client's payments, its confirmation, and the refund, once per request key."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
@@ -19,6 +18,7 @@ from app.formatting import money
 from app.services import ledger
 from app.services.ledger import PaymentView, RefundView
 from app.services.payments import refunds
+from app.services.staff_request import StaffRequest, is_key, new_key
 from app.services.summary import NotFound
 from app.web.deps import Staff, clock_of, release_connection, settings_of
 from app.web.forms import MAX_ID, Form, is_htmx, read_form
@@ -26,7 +26,6 @@ from app.web.history_page import PATH, base, card_words, context, panel, respond
 from app.web.plus import CLIENT_PAGE, ClientPage, Page
 
 REFUNDABLE = ("succeeded", "partially_refunded")
-REQUEST_KEY = re.compile(r"[0-9a-f]{32}")  # refunds.new_request_key()
 MAX_REASON = 200
 
 
@@ -138,7 +137,7 @@ def _confirmed_fields(form: Form) -> tuple[int, str]:
     """The confirmed refund's amount and reason, and its request key checked. What is left is
     checked by the service, after it has looked for this request key."""
     cents, reason = refund_fields(form, left=None)
-    if not REQUEST_KEY.fullmatch(form.get("request_key")):
+    if not is_key(form.get("request_key")):
         form.error("form", "This form is out of date. Review the refund again.")
     return cents, reason
 
@@ -176,7 +175,7 @@ class RefundsController(Controller):
             step="confirm",
             refund_cents=cents,
             refund_reason=reason,
-            request_key=refunds.new_request_key(),
+            request_key=new_key(),
         )
         return panel(request, ctx)
 
@@ -205,15 +204,9 @@ class RefundsController(Controller):
         maker = request.app.state.sessionmaker
         await release_connection(page.db)
         try:
+            ask = StaffRequest(staff, page.client_id, form.get("request_key"))
             refund_id = await refunds.request(
-                maker,
-                clock,
-                staff=staff,
-                client_id=page.client_id,
-                payment_id=payment_id,
-                amount_cents=cents,
-                reason=reason,
-                request_key=form.get("request_key"),
+                maker, clock, ask, payment_id=payment_id, amount_cents=cents, reason=reason
             )
         except NotFound:
             raise NotFoundException() from None

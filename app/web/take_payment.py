@@ -3,7 +3,6 @@ card on file, charge it once."""
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +18,7 @@ from app.services import ledger, payments, take_payment
 from app.services.accounts import AccountView
 from app.services.cards import CardExpired
 from app.services.ledger import PaymentView
+from app.services.staff_request import StaffRequest, new_key
 from app.services.summary import NotFound, PaymentsNotAccepted
 from app.web import outcomes
 from app.web.deps import Staff, clock_of, release_connection, settings_of
@@ -215,7 +215,7 @@ class TakePaymentController(Controller):
         except (NotFound, CardExpired) as exc:
             form.error("card_id", exc.message)
             return respond(request, ctx, 422)
-        ctx.update(step="confirm", card=card, request_key=secrets.token_hex(16))
+        ctx.update(step="confirm", card=card, request_key=new_key())
         return respond(request, ctx)
 
     @post("/payments", name="plus_take_payment_charge")
@@ -237,13 +237,11 @@ class TakePaymentController(Controller):
                 request.app.state.sessionmaker,
                 request.app.state.gateway,
                 clock,
-                staff=staff,
-                client_id=page.client_id,
+                StaffRequest(staff, page.client_id, form.get("request_key")),
                 vehicle_id=vehicle_id,
                 days=days,
                 card_id=card_id,
                 reviewed=reviewed,
-                request_key=form.get("request_key"),
                 company=settings.company_name,
             )
         except DomainError as exc:

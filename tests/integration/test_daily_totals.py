@@ -29,6 +29,7 @@ from app.domain.errors import GatewayError
 from app.domain.reports import COUNTS
 from app.services import disputes
 from app.services.payments import refunds, status
+from app.services.staff_request import StaffRequest, new_key
 from app.store import daily_totals
 from app.store.db import make_engine, make_sessionmaker
 from app.store.migrate import alembic_config, upgrade
@@ -152,9 +153,9 @@ class History:
         self.bank.refuse = refused
         try:
             refund_id = await refunds.request(
-                self.maker, self.clock, staff=self.supervisor, client_id=p.client_id,
+                self.maker, self.clock, StaffRequest(self.supervisor, p.client_id, new_key()),
                 payment_id=p.id or 0, amount_cents=left if full else max(1, left // 3),
-                reason="Goodwill", request_key=secrets.token_hex(16),
+                reason="Goodwill",
             )  # fmt: skip
         except refunds.RefundInvalid:  # everything left is held by a pending refund
             return

@@ -61,6 +61,7 @@ from app.services import (
     take_payment,
 )
 from app.services.payments import refunds
+from app.services.staff_request import StaffRequest, new_key
 from app.services.summary import compute
 from app.store.models import (
     AutopayEnrollment,
@@ -342,12 +343,10 @@ async def _refund(w: World, client_id: int, payment: Payment, cents: int) -> str
     refund_id = await refunds.request(
         w.maker,
         w.clock,
-        staff=w.supervisor,
-        client_id=client_id,
+        StaffRequest(w.supervisor, client_id, new_key()),
         payment_id=payment.id or 0,
         amount_cents=cents,
         reason="Stateful test",
-        request_key=refunds.new_request_key(),
     )
     return await refunds.execute(w.maker, w.gateway, w.clock, refund_id, COMPANY)
 
@@ -438,13 +437,11 @@ class MoneyMachine(RuleBasedStateMachine):
                 self.w.maker,
                 self.w.gateway,
                 self.w.clock,
-                staff=self.w.agent,
-                client_id=self.acct.client_id,
+                StaffRequest(self.w.agent, self.acct.client_id, new_key()),
                 vehicle_id=vid,
                 days=days,
                 card_id=self.acct.card_ids[card],
                 reviewed=reviewed,
-                request_key=refunds.new_request_key(),
                 company=COMPANY,
             )
 

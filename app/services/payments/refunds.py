@@ -13,8 +13,6 @@
 from __future__ import annotations
 
 import logging
-import re
-import secrets
 from collections import defaultdict
 from datetime import datetime
 
@@ -37,9 +35,10 @@ from app.domain.refunds import (
 from app.services import audit
 from app.services.payments import status
 from app.services.payments.payer_texts import text_about_card
+from app.services.staff_request import StaffRequest, is_key
 from app.services.summary import NotFound
 from app.store.locks import locked_account
-from app.store.models import Invoice, Payment, PaymentAllocation, Refund, StaffUser, Vehicle
+from app.store.models import Invoice, Payment, PaymentAllocation, Refund, Vehicle
 
 log = logging.getLogger("monitorpay.refunds")
 REFUND_ROLES = ("supervisor", "admin")
@@ -51,7 +50,6 @@ CONFLICT_REASON = (
 CONFLICT, MISMATCH = "conflict", "mismatch"
 
 
-_KEY = re.compile(r"[0-9a-f]{32}")
 NOT_REFUNDED = (
     "We could not reach the payment processor. Nothing was refunded; try again in a minute."
 )
@@ -101,24 +99,23 @@ async def open_conflict_refund(
 async def request(
     maker: async_sessionmaker[AsyncSession],
     clock: Clock,
+    ask: StaffRequest,
     *,
-    staff: StaffUser,
-    client_id: int,
     payment_id: int,
     amount_cents: int,
     reason: str,
-    request_key: str,
 ) -> int:
     """A supervisor's refund, written as pending (RefundInvalid, RefundNotAllowed, NotFound)."""
+    staff, client_id = ask.staff, ask.client_id
     if staff.role not in REFUND_ROLES:
         raise RefundNotAllowed()
     reason = " ".join(reason.split())[:200]
     if not reason:
         raise RefundInvalid("Say why the payment is refunded.", field="reason")
-    if not _KEY.fullmatch(request_key):
+    if not is_key(ask.key):
         raise RefundInvalid("This form is out of date. Start the refund again.", field="form")
     now = clock.now()
-    key = f"refund_{request_key}"
+    key = f"refund_{ask.key}"
     async with locked_account(maker, client_id) as s:
         earlier = (
             await s.execute(select(Refund).where(col(Refund.idempotency_key) == key))
@@ -143,10 +140,6 @@ async def request(
         await s.commit()
         assert refund.id is not None
         return refund.id
-
-
-def new_request_key() -> str:
-    return secrets.token_hex(16)
 
 
 async def execute(

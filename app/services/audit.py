@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypedDict, Unpack
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession as Session
 
@@ -21,6 +21,7 @@ from app.store.models import (
     AuditEvent,
     CardOnFile,
     Client,
+    Dispute,
     Invoice,
     Payment,
     PaymentLink,
@@ -246,28 +247,25 @@ def payment_amount_mismatch(
     return _write(s, at, SYSTEM, payment.client_id, action, **_pay_id(payment), **amounts)
 
 
-class Dispute(TypedDict):
-    """What the trail keeps of a dispute."""
-
-    dispute: str  # the processor's id for it
-    status: str
-    amount_cents: int
-    reason: str
+def _dispute(d: Dispute) -> dict[str, Any]:
+    """What the trail keeps of a dispute: the processor's id for it, where it stands, how much,
+    why."""
+    return {"dispute": d.processor_ref, "status": d.status, "amount_cents": d.amount_cents,
+            "reason": d.reason}  # fmt: skip
 
 
-def payment_disputed(
-    s: Session, *, at: datetime, payment: Payment, **d: Unpack[Dispute]
-) -> AuditEvent:
+def payment_disputed(s: Session, *, at: datetime, payment: Payment, dispute: Dispute) -> AuditEvent:
     """The payer disputed the payment with their bank."""
-    return _write(s, at, SYSTEM, payment.client_id, "payment.disputed", **_pay_id(payment), **d)
+    detail = _pay_id(payment) | _dispute(dispute)
+    return _write(s, at, SYSTEM, payment.client_id, "payment.disputed", **detail)
 
 
 def payment_dispute_updated(
-    s: Session, *, at: datetime, payment: Payment, **d: Unpack[Dispute]
+    s: Session, *, at: datetime, payment: Payment, dispute: Dispute
 ) -> AuditEvent:
     """A dispute already on file moved on (`status`: where it is now)."""
-    action = "payment.dispute_updated"
-    return _write(s, at, SYSTEM, payment.client_id, action, **_pay_id(payment), **d)
+    detail = _pay_id(payment) | _dispute(dispute)
+    return _write(s, at, SYSTEM, payment.client_id, "payment.dispute_updated", **detail)
 
 
 def _pay_id(payment: Payment) -> dict[str, Any]:

@@ -83,15 +83,7 @@ async def record(
             assert held is not None
             await money.reverse(s, held, row, now)
         write = audit.payment_disputed if was is None else audit.payment_dispute_updated
-        write(
-            s,
-            at=now,
-            payment=payment,
-            dispute=facts.ref,
-            status=facts.status,
-            amount_cents=facts.amount_cents,
-            reason=facts.reason,
-        )
+        write(s, at=now, payment=payment, dispute=row)
         await s.commit()
     done = _outcome(was, facts.status)
     log.info("payment_id=%s dispute=%s event=dispute_%s", payment.id, facts.ref, done)

@@ -21,6 +21,7 @@ from app.store.models import (
     AuditEvent,
     CardOnFile,
     Client,
+    Dispute,
     Invoice,
     Payment,
     PaymentLink,
@@ -55,12 +56,10 @@ REFUND = Refund(
 )
 
 
-DISPUTE = {
-    "dispute": "dp_1",
-    "status": "needs_response",
-    "amount_cents": 4200,
-    "reason": "fraudulent",
-}
+DISPUTE = Dispute(
+    processor_ref="dp_1", status="needs_response", amount_cents=4200, reason="fraudulent"
+)
+LOST = Dispute(processor_ref="dp_1", status="lost", amount_cents=4200, reason="fraudulent")
 VEHICLE = Vehicle(id=9, client_id=3, year=2024, make="Ford", model="F-150")
 
 
@@ -275,7 +274,7 @@ ROWS = [
     ),
     Row(
         audit.payment_disputed,
-        {"payment": PAYMENT} | DISPUTE,
+        {"payment": PAYMENT, "dispute": DISPUTE},
         ("system", None),
         3,
         "payment.disputed",
@@ -289,7 +288,7 @@ ROWS = [
     ),
     Row(
         audit.payment_dispute_updated,
-        {"payment": PAYMENT} | DISPUTE | {"status": "lost"},
+        {"payment": PAYMENT, "dispute": LOST},
         ("system", None),
         3,
         "payment.dispute_updated",

@@ -88,10 +88,16 @@ async def open_conflict_refund(
         reason=reason,
         key=f"refund_conflict_{payment.id}",
     )
-    s.add(refund)
     s.add(payment)
-    await s.flush()
+    refund_id = await _written(s, refund)
     audit.payment_refund_requested_by_system(s, at=now, refund=refund)
+    return refund_id
+
+
+async def _written(s: AsyncSession, refund: Refund) -> int:
+    """A new refund row written in the caller's transaction; its id."""
+    s.add(refund)
+    await s.flush()
     assert refund.id is not None
     return refund.id
 
@@ -134,12 +140,10 @@ async def request(
         refund = status.new_refund(
             payment, amount_cents, now, kind="staff", reason=reason, key=key, staff_id=staff.id
         )
-        s.add(refund)
-        await s.flush()
+        refund_id = await _written(s, refund)
         audit.payment_refund_requested(s, at=now, staff=staff, refund=refund)
         await s.commit()
-        assert refund.id is not None
-        return refund.id
+        return refund_id
 
 
 async def execute(

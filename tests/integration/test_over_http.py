@@ -42,11 +42,11 @@ from tests.servers import (
 
 DATABASES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 TIMEOUT = httpx.Timeout(20.0)  # a request not answered in 20 s is a hang
-# A load balancer's health probe usually gives up after 5 s (app/web/health.py); a page that
-# takes that long under a burst is stalled. Lower figures are reported, not asserted: under CI's
-# load a /healthz that waits its turn for a pooled connection took 1.2 s, which is not a stall.
-RESPONSIVE_SECONDS = 5.0
-MIN_ANSWERS_IN_FLIGHT = 10  # a server that serialises payments answers a probe once or twice
+# Not stalled: while the payments are in flight each probe path keeps being answered, 200
+# every time. A server that serialised the payments (or blocked its loop on one) answers a
+# probe once or twice in that window. Latencies are reported, never asserted (a loaded machine
+# moves them: under CI's load one /healthz waited 1.2 s for a pooled connection).
+MIN_ANSWERS_IN_FLIGHT = 10
 SUCCESS_CARD = "4242424242424242"
 
 # stripe 16 hands httpx the form body as a str (`data=`), which httpx 0.28 deprecates.
@@ -263,8 +263,7 @@ async def test_hundred_concurrent_submissions_over_http_charge_once_and_never_st
         statuses = Counter(s for p, s, _ in seen if p == path)
         assert times, f"no {path} answered while the payments were in flight"
         figures.append(f"{path}: up to {max(times):.3f}s over {len(times)} GETs {dict(statuses)}")
-        slow = slow or max(times) >= RESPONSIVE_SECONDS or set(statuses) != {200}
-        slow = slow or len(times) < MIN_ANSWERS_IN_FLIGHT
+        slow = slow or set(statuses) != {200} or len(times) < MIN_ANSWERS_IN_FLIGHT
     said = f"payments: {summary(answers)}; " + "; ".join(figures)
     assert not slow, f"other pages stalled while 100 payments were submitted: {said}"
     assert_every_payer_answered(answers)

@@ -42,11 +42,13 @@ from tests.servers import (
 
 DATABASES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 TIMEOUT = httpx.Timeout(20.0)  # a request not answered in 20 s is a hang
-# Not stalled: while the payments are in flight each probe path keeps being answered, 200
-# every time. A server that serialised the payments (or blocked its loop on one) answers a
-# probe once or twice in that window. Latencies are reported, never asserted (a loaded machine
-# moves them: under CI's load one /healthz waited 1.2 s for a pooled connection).
-MIN_ANSWERS_IN_FLIGHT = 10
+# Not stalled: while the payments are in flight a page without the database keeps being
+# answered (a server that serialised the payments, or blocked its loop on one, answers it once
+# or twice in that window), and one that needs the database is answered too (its turn for a
+# pooled connection comes: no deadlock), 200 every time. How many /healthz answers fit in the
+# window depends on the pool's queue and the machine (6 to 109 seen), so only "some"; latencies
+# are reported, never asserted.
+MIN_ANSWERS_IN_FLIGHT = {"/healthz": 1, "/plus/login": 10}
 SUCCESS_CARD = "4242424242424242"
 
 # stripe 16 hands httpx the form body as a str (`data=`), which httpx 0.28 deprecates.
@@ -258,12 +260,12 @@ async def test_hundred_concurrent_submissions_over_http_charge_once_and_never_st
     assert_charged_once(facts, gateway_charges(ledger), summary(answers))
 
     figures, slow = [], False
-    for path in ("/healthz", "/plus/login"):
+    for path, least in MIN_ANSWERS_IN_FLIGHT.items():
         times = [t for p, _, t in seen if p == path]
         statuses = Counter(s for p, s, _ in seen if p == path)
         assert times, f"no {path} answered while the payments were in flight"
         figures.append(f"{path}: up to {max(times):.3f}s over {len(times)} GETs {dict(statuses)}")
-        slow = slow or set(statuses) != {200} or len(times) < MIN_ANSWERS_IN_FLIGHT
+        slow = slow or set(statuses) != {200} or len(times) < least
     said = f"payments: {summary(answers)}; " + "; ".join(figures)
     assert not slow, f"other pages stalled while 100 payments were submitted: {said}"
     assert_every_payer_answered(answers)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -24,12 +24,21 @@ from app.domain.links import hash_token
 from app.main import create_app
 from app.services import sms
 from app.services.sms_worker import GRACE, LEASE, LOOKUP_EVERY, MAX_ATTEMPTS, deliver_due
-from app.settings import Settings
 from app.store.db import make_engine, make_sessionmaker
 from app.store.models import PaymentLink, SmsMessage
 from tests.conftest import make_settings
 from tests.fakes.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
-from tests.integration.test_twilio import BASE, FROM, send_james_a_link, signed
+
+# the settings and the app on the fake Twilio are test_twilio's; `fake` is this module's (its
+# clock is the test's)
+from tests.integration.test_twilio import (  # noqa: F401 - fixtures
+    BASE,
+    FROM,
+    app,
+    send_james_a_link,
+    settings,
+    signed,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:twilio")
 BOTH = pytest.mark.parametrize("db_url", ["sqlite", "postgres"], indirect=True)
@@ -39,25 +48,6 @@ BOTH = pytest.mark.parametrize("db_url", ["sqlite", "postgres"], indirect=True)
 def fake(clock: FixedClock) -> Iterator[FakeTwilio]:
     with FakeTwilio(clock=clock.now) as server:
         yield server
-
-
-@pytest.fixture
-def settings(db_url: str, fake: FakeTwilio) -> Settings:
-    return make_settings(
-        db_url,
-        sms_provider="twilio",
-        twilio_account_sid=ACCOUNT_SID,
-        twilio_auth_token=AUTH_TOKEN,
-        twilio_from_number=FROM,
-        twilio_api_base=fake.url,
-    )
-
-
-@pytest.fixture
-async def app(settings: Settings, clock: FixedClock) -> AsyncIterator[Litestar]:
-    app = create_app(settings, clock=clock)
-    yield app
-    await app.state.sms.aclose()  # the SDK's HTTP pool lives on this test's event loop
 
 
 async def deliver(app: Litestar, provider: Any = None) -> int:

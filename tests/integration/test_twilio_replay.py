@@ -5,7 +5,6 @@ per MessageSid, at the wire, with the real request validator's signature."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -14,45 +13,23 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
 from sqlmodel import col
 
-from app.clock import FixedClock
-from app.main import create_app
 from app.services.sms_worker import deliver_due
-from app.settings import Settings
 from app.store.models import PaymentLink, ProcessedEvent, SmsMessage
-from tests.conftest import make_settings
-from tests.fakes.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
-from tests.integration.test_twilio import BASE, FROM, signed
+from tests.fakes.fake_twilio import FakeTwilio
+from tests.integration.test_twilio import (  # noqa: F401 - fixtures
+    BASE,
+    FROM,
+    app,
+    fake,
+    settings,
+    signed,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:twilio")
 INBOUND = f"{BASE}/webhooks/twilio/inbound"
 MARIA = "+15125550101"  # one vehicle: a PAY from her number brings a link
 ANA = "+19155550103"  # El Paso, which takes no payments: a PAY brings a polite refusal
 BOTH = pytest.mark.parametrize("db_url", ["sqlite", "postgres"], indirect=True)
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeTwilio]:
-    with FakeTwilio() as server:
-        yield server
-
-
-@pytest.fixture
-def settings(db_url: str, fake: FakeTwilio) -> Settings:
-    return make_settings(
-        db_url,
-        sms_provider="twilio",
-        twilio_account_sid=ACCOUNT_SID,
-        twilio_auth_token=AUTH_TOKEN,
-        twilio_from_number=FROM,
-        twilio_api_base=fake.url,
-    )
-
-
-@pytest.fixture
-async def app(settings: Settings, clock: FixedClock) -> AsyncIterator[Litestar]:
-    app = create_app(settings, clock=clock)
-    yield app
-    await app.state.sms.aclose()  # the SDK's HTTP pool lives on this test's event loop
 
 
 def pay_from(number: str, sid: str) -> dict[str, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import os
 import shutil
 import tempfile
@@ -220,6 +221,19 @@ def redis_url() -> str:
 @pytest.fixture
 def clock() -> FixedClock:
     return FixedClock(NOW)
+
+
+@pytest.fixture
+def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The payment core's short waits before retrying a busy processor, recorded instead of
+    slept (no test sleeps for time)."""
+    seen: list[float] = []
+
+    async def pause(seconds: float) -> None:
+        seen.append(seconds)
+
+    monkeypatch.setattr(importlib.import_module("app.services.payments.charge"), "pause", pause)
+    return seen
 
 
 def make_settings(db_url: str, **overrides: Any) -> Settings:

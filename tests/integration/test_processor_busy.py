@@ -35,17 +35,6 @@ charge_module = importlib.import_module("app.services.payments.charge")
 pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
 
 
-@pytest.fixture
-def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    seen: list[float] = []
-
-    async def pause(seconds: float) -> None:
-        seen.append(seconds)
-
-    monkeypatch.setattr(charge_module, "pause", pause)
-    return seen
-
-
 async def texts_about_payments(app: Litestar) -> int:
     async with app.state.sessionmaker() as s:
         return int(

@@ -5,10 +5,8 @@ behind, and the same confirmation goes through once the processor has room."""
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
-import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
@@ -20,19 +18,6 @@ from app.store.models import Payment
 from tests.conftest import sign_in_staff
 from tests.html import parse
 from tests.integration.test_history import card_ids, charge, ids, review, take_form
-
-charge_module = importlib.import_module("app.services.payments.charge")
-
-
-@pytest.fixture
-def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    seen: list[float] = []
-
-    async def pause(seconds: float) -> None:
-        seen.append(seconds)
-
-    monkeypatch.setattr(charge_module, "pause", pause)
-    return seen
 
 
 async def staff_payments(app: Litestar) -> int:

@@ -21,6 +21,11 @@ class Period:
     def days(self) -> int:
         return (self.end - self.start).days + 1
 
+    @property
+    def paid_through_before(self) -> date:
+        """The paid-through date this period follows (next_period's, the other way round)."""
+        return self.start - timedelta(days=1)
+
 
 def check_days(days: int) -> int:
     if days not in ALLOWED_DAYS:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 
 from app.domain.errors import DomainError
 from app.domain.periods import Period
@@ -98,7 +98,7 @@ def plan_reopen(
         vehicle = invoice.vehicle_id
         if vehicle is not None and _gives_back_period(invoice, share, through.get(vehicle)):
             assert invoice.period is not None
-            through[vehicle] = invoice.period.start - timedelta(days=1)
+            through[vehicle] = invoice.period.paid_through_before
             voided.append(invoice_id)
         else:
             reopened.append(invoice_id)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 from typing import Any
 
 from sqlalchemy import and_, false, or_, select, update
@@ -417,8 +417,8 @@ async def _last_prompt(
     if declined is not None:
         period = InvoiceSummary.from_json(declined[2]).period
         if period is not None:  # AutoPay always buys a period
-            ended = period.start - timedelta(days=1)
-            prompts.append((declined[3], rules.Target(declined[0], int(declined[1] or 0)), ended))
+            about = rules.Target(declined[0], int(declined[1] or 0))
+            prompts.append((declined[3], about, period.paid_through_before))
     if not prompts:
         return None
     _, target, period_end = max(prompts, key=lambda p: p[0])
